@@ -1,0 +1,38 @@
+"""Reads the same settings the stack deploys: cdk.json context, plus `-c key=value` overrides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ecr_sweeper.settings import Settings, SettingsError
+
+
+class ConfigError(Exception):
+    """The CLI's configuration can't be read; the message says what to fix."""
+
+
+def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
+    """Settings from cdk.json's context with overrides applied, validated by the one schema."""
+    try:
+        document = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{config}: not found; run from the project directory or pass --config PATH"
+        ) from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{config}: can't read it as JSON ({error})") from error
+    context: dict[str, Any] = (
+        dict(document.get("context", {})) if isinstance(document, dict) else {}
+    )
+    for override in overrides:
+        key, separator, value = override.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"-c {override!r}: expected KEY=VALUE, e.g. -c keepTaggedImages=5")
+        context[key.strip()] = value
+    try:
+        return Settings.from_context(context, base_dir=config.parent)
+    except SettingsError as error:
+        raise ConfigError(f"{config}: {error}") from error

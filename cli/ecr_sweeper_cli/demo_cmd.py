@@ -1,0 +1,64 @@
+"""`ecr-sweeper demo`: a sweep of a seeded local ECR, with no AWS account."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.engine import sweeper_for
+from ecr_sweeper_cli.config import load_settings
+from ecr_sweeper_cli.render import render_summary
+
+DEMO_REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": DEMO_REGION,
+}
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo", help="seed a local ECR (no AWS account needed) and sweep it with your settings"
+    )
+    parser.add_argument("--scenario", default="demo", help="registry to seed (default: demo)")
+    parser.add_argument(
+        "--config", type=Path, default=Path("cdk.json"),
+        help="the cdk.json whose context holds the settings (default: ./cdk.json)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting (repeatable)",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from local_ecr import LocalEcr
+
+    settings = load_settings(args.config, args.context)
+    # Everything stays on 127.0.0.1: fake credentials make sure no real account is ever used.
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    console = Console()
+    with LocalEcr(port=0, region=DEMO_REGION) as local_ecr:
+        local_ecr.seed(args.scenario)
+        console.print(
+            f"[bold]Local ECR[/bold] at {local_ecr.endpoint_url}, seeded with the "
+            f"{args.scenario!r} registry. Settings from {args.config}: keep the newest "
+            f"{settings.keep_tagged_images} tagged images, delete untagged images older than "
+            f"{settings.untagged_grace_days} days, protect tags "
+            f"{', '.join(settings.protected_tags)}."
+        )
+        target = AwsTarget(region=DEMO_REGION, endpoint_url=local_ecr.endpoint_url)
+        logger = logging.getLogger("ecr_sweeper.demo")
+        summary = sweeper_for(target, settings, logger, dry_run=settings.dry_run).run()
+        render_summary(console, summary)
+    return 1 if summary.failures else 0

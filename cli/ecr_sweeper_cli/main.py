@@ -1,0 +1,138 @@
+"""`ecr-sweeper`: the nightly Lambda's engine, run locally with the same settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from botocore.exceptions import NoRegionError, ProfileNotFound
+from rich.console import Console
+
+from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.engine import RunSummary, sweeper_for
+from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
+from ecr_sweeper_cli.config import ConfigError, load_settings
+
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="AWS region (default: from the profile or environment)")
+    parser.add_argument("--profile", help="AWS named profile")
+    parser.add_argument(
+        "--endpoint-url",
+        help="send every AWS call to this endpoint, e.g. the local emulator http://127.0.0.1:5000",
+    )
+    parser.add_argument(
+        "--output", choices=("table", "json"), default="table",
+        help="table (default) or json: the run summary as one JSON document on stdout",
+    )  # fmt: skip
+    parser.add_argument(
+        "--config", type=Path, default=Path("cdk.json"),
+        help="the cdk.json whose context holds the settings (default: ./cdk.json)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting, as `cdk deploy -c` does (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every decision to stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecr-sweeper",
+        description="Delete untagged and outdated Amazon ECR images safely. "
+        "Settings come from cdk.json, exactly as the deployed Lambda gets them.",
+        epilog="Exit codes: 0 success, 1 the run had failures, 2 bad input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    plan = commands.add_parser("plan", help="show what a sweep would delete and why (dry run)")
+    _add_run_options(plan)
+    plan.set_defaults(func=run_plan)
+    sweep = commands.add_parser("sweep", help="delete what the plan expires")
+    _add_run_options(sweep)
+    sweep.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    sweep.set_defaults(func=run_sweep)
+    evaluate_cmd.register(commands)
+    emulator_cmd.register(commands)
+    demo_cmd.register(commands)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger("ecr_sweeper")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+
+
+def execute(args: argparse.Namespace, *, dry_run: bool) -> RunSummary:
+    """One run of the engine with the CLI's settings and AWS target."""
+    settings = load_settings(args.config, args.context)
+    target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    logger = logging.getLogger("ecr_sweeper.run")
+    return sweeper_for(target, settings, logger, dry_run=dry_run or settings.dry_run).run()
+
+
+def report(summary: RunSummary, output: str) -> int:
+    if output == "json":
+        json.dump(summary.to_dict(include_decisions=True), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from ecr_sweeper_cli.render import render_summary
+
+        render_summary(Console(), summary)
+    return EXIT_FAILURES if summary.failures else EXIT_OK
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    return report(execute(args, dry_run=True), args.output)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                "ecr-sweeper: refusing to delete without --yes: stdin is not a terminal",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        preview = execute(args, dry_run=True)
+        report(preview, "table")
+        count = preview.total("images_expired")
+        if count == 0:
+            print("Nothing to delete.", file=sys.stderr)
+            return EXIT_FAILURES if preview.failures else EXIT_OK
+        answer = input(f"Delete {count} images? Type 'yes' to continue: ")
+        if answer.strip().lower() != "yes":
+            print("Nothing deleted.", file=sys.stderr)
+            return EXIT_OK
+    return report(execute(args, dry_run=False), args.output)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
+    try:
+        code: int = args.func(args)
+    except ConfigError as error:
+        print(f"ecr-sweeper: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (NoRegionError, ProfileNotFound) as error:
+        print(f"ecr-sweeper: {error} (pass --region / --profile)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("ecr-sweeper: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""`LocalEcr`: moto plus the ECR fidelity layer, served over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local_ecr.app import EmulatorApp
+from local_ecr.clock import Clock, as_utc
+from local_ecr.faults import CallCounter, Faults
+from local_ecr.scenarios import SeedResult, seed_scenario
+from local_ecr.store import EcrError, ensure_repository, open_repository, set_pushed_at
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+HOST = "127.0.0.1"
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler without a log line per request."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class LocalEcr:
+    """A local ECR that behaves like the real one, plus every other service moto serves.
+
+    Binds 127.0.0.1 only. `port=0` picks a free port. Use as a context manager, or call
+    `start()`/`stop()`. State is process-global (moto's backends), so run one per process.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        region: str = "us-east-1",
+        *,
+        fault_seed: int = 0,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+    ) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.clock = Clock()
+        self.faults = Faults(seed=fault_seed)
+        self.counter = CallCounter()
+        self.state_lock = threading.RLock()
+        self._requested_port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._session: boto3.Session | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LocalEcr:
+        if self._server is not None:
+            return self
+        app = EmulatorApp(self, DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            HOST, self._requested_port, app, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-ecr", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> LocalEcr:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("LocalEcr is not running; call start() or use it in a with block")
+        return int(self._server.server_port)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def session(self) -> boto3.Session:
+        """A boto3 Session with fake credentials in this emulator's region."""
+        return boto3.Session(region_name=self.region, **FAKE_CREDENTIALS)
+
+    def client(self, service: str = "ecr", *, config: Config | None = None) -> Any:
+        """A boto3 client for `service` on this endpoint; no retries unless `config` says so."""
+        if self._session is None:
+            self._session = self.session()
+        return self._session.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            config=config or Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Calls per operation name (all services); a snapshot."""
+        return self.counter.by_operation()
+
+    def calls_for(self, service: str) -> Counter[str]:
+        """Calls per operation for one service, by its signing name ("ecr", "ecs", "sts")."""
+        return self.counter.by_operation(service)
+
+    def reset_counters(self) -> None:
+        self.counter.reset()
+
+    def reset(self) -> None:
+        """Wipe every moto backend (all services, accounts, regions)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        with self.state_lock:
+            moto_api_backend.reset()
+
+    def seed(
+        self,
+        scenario: str = "demo",
+        *,
+        now: datetime | None = None,
+        seed: int = 0,
+        region: str | None = None,
+    ) -> SeedResult:
+        """Seed a named scenario ("demo", "ci:3x40", "large:50x200", ...) straight into the
+        backend; `now` defaults to the emulator clock. ValueError for an unknown name/size."""
+        with self.state_lock:
+            return seed_scenario(
+                scenario,
+                account_id=self.account_id,
+                region=region or self.region,
+                now=as_utc(now) if now else self.clock.now(),
+                seed=seed,
+            )
+
+    def push_image(
+        self,
+        repository: str,
+        manifest: dict[str, Any] | bytes | str,
+        tag: str | None = None,
+        *,
+        pushed_at: datetime | None = None,
+        media_type: str | None = None,
+        region: str | None = None,
+    ) -> str:
+        """Push like PutImage (same rules: the tag moves, digest = sha256 of the bytes) and
+        return the digest. Creates the repository if it is missing. A dict manifest is
+        serialized compactly; pass bytes to control the exact bytes."""
+        if isinstance(manifest, dict):
+            import json
+
+            body = json.dumps(manifest, separators=(",", ":"))
+        elif isinstance(manifest, bytes):
+            body = manifest.decode()
+        else:
+            body = manifest
+        with self.state_lock:
+            view = ensure_repository(self.account_id, region or self.region, repository)
+            image = view.put(
+                body, tag, media_type, None, as_utc(pushed_at) if pushed_at else self.clock.now()
+            )
+            return str(image.get_image_digest())
+
+    def set_pushed_at(
+        self, repository: str, digest: str, when: datetime, *, region: str | None = None
+    ) -> None:
+        """Change an image's imagePushedAt. KeyError if the repository or image is missing."""
+        with self.state_lock:
+            try:
+                view = open_repository(self.account_id, region or self.region, repository, None)
+            except EcrError as error:
+                raise KeyError(error.message) from None
+            image = view.by_digest.get(digest)
+            if image is None:
+                raise KeyError(f"no image {digest} in repository {repository!r}")
+            set_pushed_at(image, as_utc(when))

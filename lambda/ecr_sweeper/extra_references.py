@@ -1,0 +1,61 @@
+"""The one module that talks to S3 and SSM Parameter Store: extra image references.
+
+For EKS or anything else the sweeper can't see, settings name a JSON document (an S3 object or an
+SSM parameter) listing image references that must be kept:
+`{"images": ["<uri>", {"image": "<uri>", "holder": "EKS deployment web"}, ...]}` or the bare list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+S3_PREFIX = "s3://"
+SSM_PREFIX = "ssm:"
+
+
+class ExtraReferencesError(ValueError):
+    """The extra references document can't be read or has the wrong shape."""
+
+
+def location_problem(location: str) -> str | None:
+    """Why a location is not `s3://bucket/key` or `ssm:/parameter/name`, or None if it is."""
+    if location.startswith(S3_PREFIX):
+        bucket, _, key = location[len(S3_PREFIX) :].partition("/")
+        return None if bucket and key else "s3:// needs a bucket and a key"
+    if location.startswith(SSM_PREFIX):
+        return None if len(location) > len(SSM_PREFIX) else "ssm: needs a parameter name"
+    return "expected s3://BUCKET/KEY or ssm:/PARAMETER/NAME"
+
+
+def read_document(location: str, client_for: Any) -> str:
+    """Fetch the document text; `client_for(service)` builds the boto3 client."""
+    if location.startswith(S3_PREFIX):
+        bucket, _, key = location[len(S3_PREFIX) :].partition("/")
+        body = client_for("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        return str(body.read().decode("utf-8"))
+    name = location[len(SSM_PREFIX) :]
+    response = client_for("ssm").get_parameter(Name=name, WithDecryption=True)
+    return str(response["Parameter"]["Value"])
+
+
+def parse_document(text: str, location: str) -> Iterator[tuple[str, str]]:
+    """(reference, holder) pairs from the document's text."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ExtraReferencesError(f"{location}: not valid JSON ({error})") from error
+    entries = document.get("images") if isinstance(document, dict) else document
+    if not isinstance(entries, list):
+        raise ExtraReferencesError(f'{location}: expected {{"images": [...]}} or a JSON list')
+    for entry in entries:
+        if isinstance(entry, str):
+            yield entry, f"extra references ({location})"
+        elif isinstance(entry, dict) and isinstance(entry.get("image"), str):
+            yield entry["image"], str(entry.get("holder") or f"extra references ({location})")
+        else:
+            raise ExtraReferencesError(
+                f"{location}: entry {entry!r} is neither an image reference string nor "
+                '{"image": "...", "holder": "..."}'
+            )

@@ -1,0 +1,64 @@
+"""The Lambda entry point: Powertools decorators, settings, then the engine. Nothing else."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_sweeper import log_events as ev
+from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.engine import sweeper_for
+from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+from ecr_sweeper.telemetry import publish_run_metrics
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+EVENT_KEYS = ("dryRun",)
+
+
+class EventError(ValueError):
+    """An invocation payload the handler doesn't accept."""
+
+
+def requested_dry_run(event: Any) -> bool:
+    """`{"dryRun": true}` asks for a dry run; an empty event (the schedule's) asks nothing."""
+    if event is None:
+        return False
+    if not isinstance(event, dict):
+        raise EventError(f'event: expected a JSON object such as {{"dryRun": true}}, got {event!r}')
+    unknown = sorted(set(event) - set(EVENT_KEYS))
+    if unknown:
+        raise EventError(
+            f"event: unknown key {unknown[0]!r}; accepted keys are {', '.join(EVENT_KEYS)}"
+        )
+    dry_run = event.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        raise EventError(f"event.dryRun: expected true or false, got {dry_run!r}")
+    return dry_run
+
+
+def _missing_settings() -> str:
+    raise SettingsError([f"{ENVIRONMENT_VARIABLE}: not set; the stack passes the settings there"])
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    settings = Settings.from_json(os.environ.get(ENVIRONMENT_VARIABLE) or _missing_settings())
+    dry_run = settings.dry_run or requested_dry_run(event)
+    logger.set_correlation_id(context.aws_request_id)
+    logger.append_keys(**{ev.RUN_ID: context.aws_request_id, ev.DRY_RUN: dry_run})
+    sweeper = sweeper_for(
+        AwsTarget(), settings, logger, dry_run=dry_run, tracer=tracer, run_id=context.aws_request_id
+    )
+    summary = sweeper.run()
+    publish_run_metrics(metrics, summary)
+    result = summary.to_dict()
+    logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})
+    return result

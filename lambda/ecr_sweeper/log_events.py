@@ -1,0 +1,38 @@
+"""Names of the structured log records and their fields.
+
+The handler writes them; the dashboard's Logs Insights queries (infra/) filter on them. One place,
+so the queries can't drift from what the logger writes.
+"""
+
+from __future__ import annotations
+
+EVENT = "event"
+"""Every record ecr-sweeper writes carries this key; its value is one of the names below."""
+
+IMAGE_DELETED = "image.deleted"
+IMAGE_EXPIRED_DRY_RUN = "image.wouldDelete"
+IMAGE_DELETE_FAILED = "image.deleteFailed"
+IMAGE_DELETE_SKIPPED = "image.deleteSkipped"
+IMAGE_PROTECTED = "image.protected"
+USAGE_UNAVAILABLE = "usage.unavailable"
+REFERENCE_IGNORED = "usage.referenceIgnored"
+REPOSITORY_SUMMARY = "repository.summary"
+REPOSITORY_SKIPPED = "repository.skipped"
+REPOSITORY_FAILED = "repository.failed"
+RUN_SUMMARY = "run.summary"
+
+# Fields of the audit and summary records (camelCase, as in the run summary JSON).
+RUN_ID = "runId"
+DRY_RUN = "dryRun"
+REPOSITORY = "repository"
+IMAGE_DIGEST = "imageDigest"
+IMAGE_TAGS = "imageTags"
+IMAGE_PUSHED_AT = "imagePushedAt"
+LAST_PULLED_AT = "lastRecordedPullTime"
+IMAGE_SIZE = "imageSizeInBytes"
+REASON = "reason"
+PROTECTION = "protection"
+RULE_PRIORITY = "rulePriority"
+ERROR_CODE = "errorCode"
+BYTES_RECLAIMED = "bytesReclaimed"
+IMAGES_DELETED = "imagesDeleted"

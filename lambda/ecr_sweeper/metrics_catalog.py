@@ -1,0 +1,54 @@
+"""Every CloudWatch metric the handler emits, in one place.
+
+The dashboard and alarms (infra/) read names from here, and a test checks that the handler's EMF
+output and the template agree, so a renamed metric fails the build instead of a dashboard.
+"""
+
+from __future__ import annotations
+
+from ecr_sweeper.model import Protection
+
+SERVICE = "ecr-sweeper"
+"""Powertools' `service` dimension on every metric."""
+
+MODE_DIMENSION = "Mode"
+MODE_LIVE = "Live"
+MODE_DRY_RUN = "DryRun"
+"""Dry runs emit the same metrics under Mode=DryRun, so they never inflate live figures."""
+
+REPOSITORIES_SCANNED = "RepositoriesScanned"
+IMAGES_SCANNED = "ImagesScanned"
+IMAGES_EXPIRED = "ImagesExpired"
+IMAGES_DELETED = "ImagesDeleted"
+IMAGES_KEPT = "ImagesKept"
+BYTES_RECLAIMED = "BytesReclaimed"
+BYTES_EXPIRED = "BytesExpired"
+DELETE_FAILURES = "DeleteFailures"
+FAILED_REPOSITORIES = "FailedRepositories"
+RUN_DURATION_SECONDS = "RunDurationSeconds"
+RUN_COMPLETED = "RunCompleted"
+
+KEPT_BY_PROTECTION: dict[Protection, str] = {
+    Protection.PROTECTED_TAG: "KeptProtectedTag",
+    Protection.TOO_YOUNG: "KeptTooYoung",
+    Protection.CHANGED_DURING_RUN: "KeptChangedDuringRun",
+    Protection.IN_USE: "KeptInUse",
+    Protection.INDEX_CHILD: "KeptIndexChild",
+    Protection.REFERRER: "KeptReferrer",
+    Protection.UNCERTAIN: "KeptUncertain",
+}
+
+ALL_METRICS: tuple[str, ...] = (
+    REPOSITORIES_SCANNED,
+    IMAGES_SCANNED,
+    IMAGES_EXPIRED,
+    IMAGES_DELETED,
+    IMAGES_KEPT,
+    BYTES_RECLAIMED,
+    BYTES_EXPIRED,
+    DELETE_FAILURES,
+    FAILED_REPOSITORIES,
+    RUN_DURATION_SECONDS,
+    RUN_COMPLETED,
+    *KEPT_BY_PROTECTION.values(),
+)

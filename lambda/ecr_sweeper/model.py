@@ -1,0 +1,172 @@
+"""Plain data shared by the pure decision core and the AWS-facing modules.
+
+Nothing here imports boto3: the planner works on these values only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+INDEX_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image (manifest) of a repository, as DescribeImages reports it."""
+
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: datetime
+    size_bytes: int = 0
+    last_pulled_at: datetime | None = None
+    manifest_media_type: str | None = None
+    artifact_media_type: str | None = None
+    subject_digest: str | None = None
+
+    @property
+    def is_tagged(self) -> bool:
+        return bool(self.tags)
+
+    @property
+    def is_index(self) -> bool:
+        """A manifest list or OCI image index: its children are other images of the repository."""
+        return self.manifest_media_type in INDEX_MEDIA_TYPES
+
+    def label(self) -> str:
+        """How reasons name an image: its tags, or its short digest."""
+        return ",".join(self.tags) if self.tags else self.digest[:19]
+
+
+class Action(StrEnum):
+    KEEP = "keep"
+    EXPIRE = "expire"
+
+
+class Protection(StrEnum):
+    """A safety rule that keeps an image a lifecycle rule would expire."""
+
+    PROTECTED_TAG = "protected-tag"
+    TOO_YOUNG = "too-young"
+    CHANGED_DURING_RUN = "changed-during-run"
+    IN_USE = "in-use"
+    INDEX_CHILD = "index-child"
+    REFERRER = "referrer"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happens to one image, and why.
+
+    `rule_priority` names the lifecycle rule that expired the image; `protection` names the
+    safety rule that kept it although a rule would have expired it (or that keeps a child or
+    referrer with the image it belongs to).
+    """
+
+    image: Image
+    action: Action
+    reason: str
+    rule_priority: int | None = None
+    rule_description: str | None = None
+    protection: Protection | None = None
+    follows: tuple[str, ...] = ()
+    """Digests that must be deleted before this image: its index, or its subject."""
+
+
+@dataclass(frozen=True)
+class RepositoryPlan:
+    """All decisions for one repository, in newest-first order."""
+
+    repository: str
+    decisions: tuple[Decision, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def expired(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is Action.EXPIRE)
+
+    @property
+    def kept(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is Action.KEEP)
+
+
+class ImageDetailError(ValueError):
+    """An ImageDetail document that can't be read; the message names the field."""
+
+
+def parse_timestamp(value: object, field_name: str) -> datetime:
+    """Read a timestamp as boto3 (datetime), the AWS CLI (ISO-8601) or epoch seconds give it.
+
+    Naive values are taken as UTC, so that comparisons never mix naive and aware datetimes.
+    """
+
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value, tz=UTC)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                moment = datetime.fromtimestamp(float(value), tz=UTC)
+            except ValueError:
+                raise ImageDetailError(
+                    f"{field_name}: {value!r} is not an ISO-8601 timestamp or epoch seconds"
+                ) from None
+    else:
+        raise ImageDetailError(f"{field_name}: expected a timestamp, got {value!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def image_from_detail(detail: object) -> Image:
+    """Build an Image from one DescribeImages ImageDetail (boto3 dict or CLI JSON)."""
+    if not isinstance(detail, dict):
+        raise ImageDetailError(f"expected an ImageDetail object, got {detail!r}")
+    digest = detail.get("imageDigest")
+    if not isinstance(digest, str) or not digest:
+        raise ImageDetailError("imageDigest: missing or not a string")
+    tags = detail.get("imageTags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ImageDetailError(f"imageTags of {digest}: expected a list of strings")
+    if "imagePushedAt" not in detail:
+        raise ImageDetailError(f"imagePushedAt of {digest}: missing")
+    pulled = detail.get("lastRecordedPullTime")
+    size = detail.get("imageSizeInBytes", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ImageDetailError(f"imageSizeInBytes of {digest}: expected a whole number")
+    return Image(
+        digest=digest,
+        tags=tuple(tags),
+        pushed_at=parse_timestamp(detail["imagePushedAt"], f"imagePushedAt of {digest}"),
+        size_bytes=size,
+        last_pulled_at=(
+            parse_timestamp(pulled, f"lastRecordedPullTime of {digest}") if pulled else None
+        ),
+        manifest_media_type=detail.get("imageManifestMediaType"),
+        artifact_media_type=detail.get("artifactMediaType"),
+        subject_digest=detail.get("subjectManifestDigest"),
+    )
+
+
+def index_children(manifest: str) -> tuple[str, ...]:
+    """The digests an image index or manifest list names (attestation manifests included)."""
+    try:
+        document = json.loads(manifest)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"not JSON ({error})") from None
+    entries = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("no 'manifests' list")
+    digests = [entry.get("digest") if isinstance(entry, dict) else None for entry in entries]
+    if not all(isinstance(digest, str) and digest.startswith("sha256:") for digest in digests):
+        raise ValueError("a 'manifests' entry has no sha256 digest")
+    return tuple(str(digest) for digest in digests)

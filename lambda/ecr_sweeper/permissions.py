@@ -1,0 +1,35 @@
+"""The IAM actions the sweeper's code calls, so the stack grants exactly these and no more.
+
+Each AWS-facing module owns its list; a test records every API call the integration tests make
+and checks it is covered here.
+"""
+
+from __future__ import annotations
+
+ECR_REPOSITORY_ACTIONS: tuple[str, ...] = (
+    "ecr:DescribeImages",
+    "ecr:BatchGetImage",
+    "ecr:BatchDeleteImage",
+    "ecr:ListTagsForResource",
+)
+"""Repository-scoped ECR actions (resource: the registry's repositories)."""
+
+ECR_REGISTRY_ACTIONS: tuple[str, ...] = ("ecr:DescribeRepositories",)
+"""ECR actions that list the registry (resource: all repositories of the account and region)."""
+
+ECS_ACTIONS: tuple[str, ...] = (
+    "ecs:ListClusters",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:ListServices",
+    "ecs:DescribeServices",
+    "ecs:DescribeTaskDefinition",
+)
+"""Read-only ECS actions for images in use (settings: protectEcsImages)."""
+
+LAMBDA_ACTIONS: tuple[str, ...] = ("lambda:ListFunctions", "lambda:GetFunction")
+"""Read-only Lambda actions for images in use (settings: protectLambdaImages)."""
+
+S3_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
+SSM_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
+"""Read the extra references document (settings: extraImageReferences), on that object only."""

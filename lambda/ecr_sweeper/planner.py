@@ -1,0 +1,352 @@
+"""The decision core: images and settings in, a plan with a reason per image out.
+
+Pure functions over plain data (no boto3). The lifecycle policy decides what expires among the
+repository's top-level images; the protections here then keep what must never go, and the image
+graph makes children of multi-arch indexes and referrers (signatures, SBOMs, attestations) follow
+the image they belong to. Nothing a kept image needs is ever expired.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+
+from ecr_sweeper import lifecycle
+from ecr_sweeper.model import Action, Decision, Image, Protection, RepositoryPlan
+from ecr_sweeper.settings import Settings
+
+TAG_PREFIX = "ecr-sweeper:"
+SKIP_TAG = TAG_PREFIX + "skip"
+KEEP_TAGGED_TAG = TAG_PREFIX + "keep-tagged-images"
+UNTAGGED_GRACE_TAG = TAG_PREFIX + "untagged-grace-days"
+MINIMUM_AGE_TAG = TAG_PREFIX + "minimum-age-days"
+OVERRIDE_TAGS = (SKIP_TAG, KEEP_TAGGED_TAG, UNTAGGED_GRACE_TAG, MINIMUM_AGE_TAG)
+"""Repository resource tags that override the settings for that repository."""
+
+COSIGN_TAG = re.compile(r"^sha256-([0-9a-f]{64})\.(sig|att|sbom)$")
+"""cosign names a signature, attestation or SBOM after its subject's digest."""
+
+
+class OverrideError(ValueError):
+    """A repository's override tags can't be used; the repository is then left alone."""
+
+
+@dataclass(frozen=True)
+class RepositoryRules:
+    """The policy and protections in force for one repository."""
+
+    policy: lifecycle.LifecyclePolicy
+    protected_tags: tuple[str, ...]
+    minimum_age: timedelta
+    orphan_grace: timedelta
+    skip: bool = False
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepositoryFacts:
+    """What the run learned about a repository beyond DescribeImages.
+
+    `children` maps each index digest to the digests its manifest lists. `in_use_by_digest` and
+    `in_use_by_tag` name the holder (a service, task or function) of images in use. `uncertain`
+    says why nothing may be deleted here this run (fail closed).
+    """
+
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    in_use_by_digest: Mapping[str, str] = field(default_factory=dict)
+    in_use_by_tag: Mapping[str, str] = field(default_factory=dict)
+    uncertain: str | None = None
+
+
+def select_repository(name: str, settings: Settings) -> bool:
+    """Whether the include/exclude patterns select this repository."""
+    included = any(fnmatchcase(name, pattern) for pattern in settings.include_repositories)
+    return included and not any(
+        fnmatchcase(name, pattern) for pattern in settings.exclude_repositories
+    )
+
+
+def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> RepositoryRules:
+    """Apply a repository's `ecr-sweeper:*` resource tags on top of the settings."""
+    unknown = sorted(
+        k for k in resource_tags if k.startswith(TAG_PREFIX) and k not in OVERRIDE_TAGS
+    )
+    if unknown:
+        raise OverrideError(
+            f"unknown override tag {unknown[0]!r}; accepted tags are {', '.join(OVERRIDE_TAGS)}"
+        )
+    skip_value = resource_tags.get(SKIP_TAG)
+    if skip_value is not None and skip_value.strip().lower() not in ("true", "false"):
+        raise OverrideError(f"{SKIP_TAG}={skip_value!r}: expected true or false")
+    notes: list[str] = []
+    keep = _tag_number(resource_tags, KEEP_TAGGED_TAG, 1)
+    grace = _tag_number(resource_tags, UNTAGGED_GRACE_TAG, 1)
+    minimum_age = _tag_number(resource_tags, MINIMUM_AGE_TAG, 0)
+    if settings.lifecycle_policy is not None and (keep is not None or grace is not None):
+        notes.append(
+            f"{KEEP_TAGGED_TAG} and {UNTAGGED_GRACE_TAG} are ignored: a lifecyclePolicy is set"
+        )
+        keep = None
+    effective = replace(
+        settings,
+        keep_tagged_images=settings.keep_tagged_images if keep is None else keep,
+        untagged_grace_days=settings.untagged_grace_days if grace is None else grace,
+        minimum_age_days=settings.minimum_age_days if minimum_age is None else minimum_age,
+    )
+    if not notes:
+        notes.extend(
+            f"override {key}={resource_tags[key]}"
+            for key in (KEEP_TAGGED_TAG, UNTAGGED_GRACE_TAG, MINIMUM_AGE_TAG)
+            if key in resource_tags
+        )
+    return RepositoryRules(
+        policy=effective.policy(),
+        protected_tags=settings.protected_tags,
+        minimum_age=timedelta(days=effective.minimum_age_days),
+        orphan_grace=timedelta(days=effective.untagged_grace_days),
+        skip=(skip_value or "").strip().lower() == "true",
+        notes=tuple(notes),
+    )
+
+
+def cosign_subject(image: Image) -> str | None:
+    """The subject digest a cosign-convention tag (`sha256-<hex>.sig`) names, if any."""
+    for tag in image.tags:
+        match = COSIGN_TAG.fullmatch(tag)
+        if match:
+            return f"sha256:{match.group(1)}"
+    return None
+
+
+@dataclass
+class _Graph:
+    """Who belongs to whom among the repository's images."""
+
+    present: frozenset[str]
+    parents: dict[str, set[str]]
+    children: dict[str, tuple[str, ...]]
+    subject: dict[str, str]
+    referrers: dict[str, set[str]]
+
+    @classmethod
+    def of(
+        cls, images: Mapping[str, Image], listed_children: Mapping[str, tuple[str, ...]]
+    ) -> _Graph:
+        graph = cls(frozenset(images), parents={}, children={}, subject={}, referrers={})
+        for index, children in listed_children.items():
+            if index not in images:
+                continue
+            present = tuple(child for child in children if child in images and child != index)
+            graph.children[index] = present
+            for child in present:
+                graph.parents.setdefault(child, set()).add(index)
+        for digest, image in images.items():
+            if digest in graph.parents:
+                continue
+            subject = image.subject_digest or cosign_subject(image)
+            if subject is not None and subject != digest:
+                graph.subject[digest] = subject
+                graph.referrers.setdefault(subject, set()).add(digest)
+        return graph
+
+    def follows_another(self, image: Image) -> bool:
+        """Referrers and untagged children follow their image and never count toward keep-N.
+
+        A child with a tag of its own is also an image in its own right: the policy judges it,
+        and a kept index still keeps it.
+        """
+        return image.digest in self.subject or (image.digest in self.parents and not image.tags)
+
+    def needs(self, digest: str) -> list[str]:
+        """What must stay while this image stays: its children, subject and referrers."""
+        needed = list(self.children.get(digest, ()))
+        if self.subject.get(digest) in self.present:
+            needed.append(self.subject[digest])
+        needed.extend(sorted(self.referrers.get(digest, ())))
+        return needed
+
+
+def plan_repository(
+    repository: str,
+    images: Sequence[Image],
+    rules: RepositoryRules,
+    *,
+    now: datetime,
+    facts: RepositoryFacts | None = None,
+) -> RepositoryPlan:
+    """Decide every image of one repository. `now` is when the run started.
+
+    Images pushed after `now` are kept and left out of the policy's evaluation, so a push during
+    the run can't push an older image out of the newest N.
+    """
+    facts = facts or RepositoryFacts()
+    by_digest = {image.digest: image for image in images}
+    ordered = sorted(by_digest.values(), key=lambda i: (i.pushed_at, i.digest), reverse=True)
+    if facts.uncertain is not None:
+        reason = f"kept: nothing is deleted in this repository this run: {facts.uncertain}"
+        decisions = tuple(
+            Decision(image, Action.KEEP, reason, protection=Protection.UNCERTAIN)
+            for image in ordered
+        )
+        return RepositoryPlan(repository, decisions, rules.notes)
+
+    graph = _Graph.of(by_digest, facts.children)
+    top_level = [i for i in ordered if not graph.follows_another(i) and i.pushed_at <= now]
+    verdicts = lifecycle.evaluate(rules.policy, top_level, now)
+    decided: dict[str, Decision] = {}
+    for image in ordered:
+        protected = _protection(image, graph, rules, facts, now)
+        verdict = verdicts.get(image.digest)
+        if verdict is not None and verdict.expired_by is None:
+            decided[image.digest] = Decision(image, Action.KEEP, verdict.reason)
+        elif protected is not None:
+            if verdict is not None and verdict.expired_by is not None:
+                would = f"{protected.reason}; {verdict.expired_by.label} would expire it"
+                protected = replace(protected, reason=would)
+            decided[image.digest] = protected
+        elif verdict is not None and verdict.expired_by is not None:
+            decided[image.digest] = Decision(
+                image,
+                Action.EXPIRE,
+                verdict.reason,
+                rule_priority=verdict.expired_by.priority,
+                rule_description=verdict.expired_by.description,
+            )
+    _follow(graph, by_digest, decided, rules, now)
+    decisions = tuple(_with_order(decided[i.digest], graph) for i in ordered)
+    return RepositoryPlan(repository, decisions, rules.notes)
+
+
+def _with_order(decision: Decision, graph: _Graph) -> Decision:
+    """An expired child goes after its indexes, and a referrer after its subject."""
+    if decision.action is not Action.EXPIRE:
+        return decision
+    digest = decision.image.digest
+    follows = tuple(sorted(graph.parents.get(digest, ())))
+    if not follows and graph.subject.get(digest) in graph.present:
+        follows = (graph.subject[digest],)
+    return replace(decision, follows=follows) if follows else decision
+
+
+def _protection(
+    image: Image, graph: _Graph, rules: RepositoryRules, facts: RepositoryFacts, now: datetime
+) -> Decision | None:
+    """The protection that keeps this image whatever the policy says, if one applies."""
+    holder = facts.in_use_by_digest.get(image.digest) or next(
+        (facts.in_use_by_tag[tag] for tag in image.tags if tag in facts.in_use_by_tag), None
+    )
+    if holder is not None:
+        return _kept(image, Protection.IN_USE, f"in use by {holder}")
+    if image.pushed_at > now:
+        return _kept(image, Protection.CHANGED_DURING_RUN, "pushed after the run started")
+    if image.digest not in graph.subject:
+        tag = next(
+            (t for t in image.tags for pattern in rules.protected_tags if fnmatchcase(t, pattern)),
+            None,
+        )
+        if tag is not None:
+            return _kept(image, Protection.PROTECTED_TAG, f"tag {tag!r} is protected")
+    age = now - image.pushed_at
+    if age < rules.minimum_age:
+        return _kept(
+            image,
+            Protection.TOO_YOUNG,
+            f"pushed {age.total_seconds() / 86400:.1f} days ago, younger than the minimum age "
+            f"of {rules.minimum_age.days} days",
+        )
+    return None
+
+
+def _follow(
+    graph: _Graph,
+    images: Mapping[str, Image],
+    decided: dict[str, Decision],
+    rules: RepositoryRules,
+    now: datetime,
+) -> None:
+    """Keep everything a kept image needs; what nothing kept needs goes with its image.
+
+    Orphaned referrers (their subject is gone) are kept through the grace period first, so that
+    what they in turn need is kept with them.
+    """
+    for digest in sorted(graph.subject):
+        subject = graph.subject[digest]
+        if digest in decided or subject in images:
+            continue
+        age = now - images[digest].pushed_at
+        if age <= rules.orphan_grace:
+            decided[digest] = Decision(
+                images[digest],
+                Action.KEEP,
+                f"kept: orphaned referrer (subject {subject[:19]} is gone) within the grace "
+                f"period of {rules.orphan_grace.days} days",
+            )
+    pending = sorted(d for d, decision in decided.items() if decision.action is Action.KEEP)
+    while pending:
+        holder = pending.pop()
+        for needed in graph.needs(holder):
+            current = decided.get(needed)
+            if current is not None and current.action is Action.KEEP:
+                continue
+            decided[needed] = _kept(images[needed], *_why_needed(graph, holder, needed, images))
+            pending.append(needed)
+    for digest in sorted(images):
+        if digest not in decided:
+            decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
+
+
+def _why_needed(
+    graph: _Graph, holder: str, needed: str, images: Mapping[str, Image]
+) -> tuple[Protection, str]:
+    name = images[holder].label()
+    if needed in graph.children.get(holder, ()):
+        return Protection.INDEX_CHILD, f"child of kept index {name}"
+    if graph.subject.get(holder) == needed:
+        return Protection.REFERRER, f"subject of kept referrer {name}"
+    return Protection.REFERRER, f"refers to kept image {name}"
+
+
+def _dependent_expiry(
+    image: Image,
+    graph: _Graph,
+    images: Mapping[str, Image],
+    decided: Mapping[str, Decision],
+    rules: RepositoryRules,
+) -> Decision:
+    """A child or referrer that no kept image needs: it goes with its image, or as an orphan."""
+    parents = sorted(graph.parents.get(image.digest, ()))
+    if parents:
+        names = ", ".join(images[p].label() for p in parents)
+        return Decision(image, Action.EXPIRE, f"child of expired index {names}")
+    subject = graph.subject[image.digest]
+    if subject in images:
+        owner = decided.get(subject)
+        return Decision(
+            image,
+            Action.EXPIRE,
+            f"referrer of expired image {images[subject].label()}",
+            rule_priority=owner.rule_priority if owner else None,
+            rule_description=owner.rule_description if owner else None,
+        )
+    return Decision(
+        image,
+        Action.EXPIRE,
+        f"orphaned referrer: its subject {subject[:19]} no longer exists, and it is older "
+        f"than the grace period of {rules.orphan_grace.days} days",
+    )
+
+
+def _kept(image: Image, protection: Protection, reason: str) -> Decision:
+    return Decision(image, Action.KEEP, f"kept: {reason}", protection=protection)
+
+
+def _tag_number(tags: Mapping[str, str], key: str, low: int) -> int | None:
+    value = tags.get(key)
+    if value is None:
+        return None
+    if not value.strip().isdigit() or int(value) < low:
+        raise OverrideError(f"{key}={value!r}: expected a whole number of at least {low}")
+    return int(value)

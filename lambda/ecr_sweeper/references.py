@@ -1,0 +1,86 @@
+"""Image references as services hold them (`repo:tag`, `repo@sha256:…`, `repo:tag@sha256:…`).
+
+Pure: the modules that ask ECS, Lambda, S3 and SSM hand their strings here, and the planner gets,
+per repository, which digests and tags are in use and by whom.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_ECR_HOST = re.compile(
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
+)
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """One parsed reference; `registry` is None when the string names no ECR registry."""
+
+    registry: tuple[str, str] | None
+    repository: str
+    tag: str | None
+    digest: str | None
+
+
+class ReferenceError(ValueError):
+    """A string that is not an image reference."""
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Split `[host/]repo[:tag][@sha256:…]`; the host tells the ECR account and region."""
+    reference = text.strip()
+    digest = None
+    if "@" in reference:
+        reference, digest = reference.rsplit("@", 1)
+        if not _DIGEST.fullmatch(digest):
+            raise ReferenceError(f"{text!r}: the part after '@' is not a sha256 digest")
+    host, _, path = reference.partition("/")
+    registry = None
+    match = _ECR_HOST.fullmatch(host)
+    if match and path:
+        registry = (match.group("account"), match.group("region"))
+    else:
+        path = reference
+    tag = None
+    name, colon, maybe_tag = path.rpartition(":")
+    if colon and "/" not in maybe_tag:
+        path, tag = name, maybe_tag
+    if not path:
+        raise ReferenceError(f"{text!r}: no repository name")
+    return ImageReference(registry, path, tag, digest)
+
+
+@dataclass
+class InUse:
+    """Every image reference found in use, with who holds it."""
+
+    by_repository: dict[tuple[str, str, str], tuple[dict[str, str], dict[str, str]]] = field(
+        default_factory=dict
+    )
+    unparsed: list[str] = field(default_factory=list)
+
+    def add(self, text: str, holder: str) -> None:
+        """Record one reference; a string that names no ECR image is remembered, not fatal."""
+        try:
+            reference = parse_reference(text)
+        except ReferenceError:
+            self.unparsed.append(f"{text} ({holder})")
+            return
+        if reference.registry is None:
+            return
+        key = (*reference.registry, reference.repository)
+        by_digest, by_tag = self.by_repository.setdefault(key, ({}, {}))
+        if reference.digest:
+            by_digest.setdefault(reference.digest, holder)
+        if reference.tag or not reference.digest:
+            by_tag.setdefault(reference.tag or "latest", holder)
+
+    def for_repository(
+        self, account: str, region: str, repository: str
+    ) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """(holders by digest, holders by tag) of one repository."""
+        return self.by_repository.get((account, region, repository), ({}, {}))

@@ -1,0 +1,41 @@
+"""Turns a run summary into CloudWatch metrics (EMF through Powertools Metrics)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ecr_sweeper import metrics_catalog as names
+from ecr_sweeper.engine import RunSummary
+
+
+def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
+    """Run-level metrics only: per-repository detail lives in the logs (cheaper, no cardinality)."""
+    metrics.add_dimension(
+        names.MODE_DIMENSION, names.MODE_DRY_RUN if summary.dry_run else names.MODE_LIVE
+    )
+    count = MetricUnit.Count
+    values: list[tuple[str, MetricUnit, float]] = [
+        (names.REPOSITORIES_SCANNED, count, summary.repositories_swept),
+        (names.IMAGES_SCANNED, count, summary.total("images_scanned")),
+        (names.IMAGES_EXPIRED, count, summary.total("images_expired")),
+        (names.IMAGES_DELETED, count, summary.total("images_deleted")),
+        (
+            names.IMAGES_KEPT,
+            count,
+            summary.total("images_scanned") - summary.total("images_expired"),
+        ),
+        (names.BYTES_EXPIRED, MetricUnit.Bytes, summary.total("bytes_expired")),
+        (names.BYTES_RECLAIMED, MetricUnit.Bytes, summary.total("bytes_reclaimed")),
+        (names.DELETE_FAILURES, count, summary.delete_failures),
+        (names.FAILED_REPOSITORIES, count, summary.failed_repositories),
+        (names.RUN_DURATION_SECONDS, MetricUnit.Seconds, summary.duration_seconds),
+        (names.RUN_COMPLETED, count, 1),
+    ]
+    kept = summary.kept_by_protection
+    values.extend(
+        (metric, count, kept.get(protection.value, 0))
+        for protection, metric in names.KEPT_BY_PROTECTION.items()
+    )
+    for name, unit, value in values:
+        metrics.add_metric(name=name, unit=unit, value=value)

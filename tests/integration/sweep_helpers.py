@@ -1,0 +1,71 @@
+"""Helpers for sweeping the local ECR: build registries, run the engine, read what is left."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.config import Config
+
+from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.ecr import PAGE_SIZE, EcrRegistry
+from ecr_sweeper.engine import RunSummary, Sweeper
+from ecr_sweeper.settings import Settings
+from ecr_sweeper.usage import images_in_use
+from local_ecr import LocalEcr
+from local_ecr.manifests import Built
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def push(
+    local_ecr: LocalEcr, repository: str, built: Built, tag: str | None, days_ago: float
+) -> str:
+    return local_ecr.push_image(
+        repository, built.body, tag, pushed_at=ago(days_ago), media_type=built.media_type
+    )
+
+
+def remaining(local_ecr: LocalEcr, repository: str) -> dict[str, tuple[str, ...]]:
+    """digest -> tags of every image left in the repository (all pages)."""
+    client = local_ecr.client("ecr")
+    left: dict[str, tuple[str, ...]] = {}
+    for page in client.get_paginator("describe_images").paginate(repositoryName=repository):
+        for detail in page["imageDetails"]:
+            left[detail["imageDigest"]] = tuple(sorted(detail.get("imageTags", [])))
+    return left
+
+
+def sweeper(
+    local_ecr: LocalEcr,
+    settings: Settings | None = None,
+    *,
+    dry_run: bool = False,
+    client: Any | None = None,
+    logger: logging.Logger | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Sweeper:
+    """The engine on the emulator, as the handler wires it, with the run starting at NOW."""
+    chosen = settings or Settings()
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+    # Standard mode: adaptive mode's client-side rate limiter waits in real time after throttling.
+    ecr_client = client or local_ecr.client(
+        "ecr", config=Config(retries={"mode": "standard", "max_attempts": 10})
+    )
+    return Sweeper(
+        EcrRegistry(ecr_client, page_size=page_size),
+        chosen,
+        logger or logging.getLogger("test.sweep"),
+        dry_run=dry_run,
+        clock=lambda: NOW,
+        images_in_use=lambda: images_in_use(chosen, target.client),
+    )
+
+
+def sweep(local_ecr: LocalEcr, settings: Settings | None = None, **kwargs: Any) -> RunSummary:
+    return sweeper(local_ecr, settings, **kwargs).run()

@@ -1,0 +1,175 @@
+"""The one settings schema: defaults, string overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_context() -> dict[str, object]:
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def problems_of(context: dict[str, object]) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_context(context)
+    return caught.value.problems
+
+
+def test_cdk_json_holds_the_documented_defaults() -> None:
+    settings = Settings.from_context(cdk_context())
+    assert settings == Settings()
+    assert settings.keep_tagged_images == 10
+    assert settings.untagged_grace_days == 1
+    assert settings.protected_tags == ("latest",)
+    assert settings.include_repositories == ("*",)
+    assert settings.schedule_expression == "cron(0 3 * * ? *)"
+    assert settings.schedule_timezone == "UTC"
+    assert settings.dry_run is False
+
+
+def test_cdk_feature_flags_are_not_mistaken_for_settings() -> None:
+    context = {"@aws-cdk/core:newStyleStackSynthesis": True, "aws:cdk:enable-path-metadata": True}
+    assert Settings.from_context(context) == Settings()
+
+
+def test_string_overrides_from_cdk_dash_c_are_parsed() -> None:
+    settings = Settings.from_context(
+        {
+            "keepTaggedImages": "5",
+            "dryRun": "TRUE",
+            "protectedTags": "latest, stable-*",
+            "excludeRepositories": '["infra/*", "base"]',
+            "logRetentionDays": "30",
+            "alarmEmail": "ops@example.com",
+            "storagePricePerGbMonth": "0.09",
+        }
+    )
+    assert settings.keep_tagged_images == 5
+    assert settings.dry_run is True
+    assert settings.protected_tags == ("latest", "stable-*")
+    assert settings.exclude_repositories == ("infra/*", "base")
+    assert settings.log_retention_days == 30
+    assert settings.alarm_email == "ops@example.com"
+    assert settings.storage_price_per_gb_month == pytest.approx(0.09)
+
+
+def test_a_typo_is_an_unknown_key_with_a_suggestion() -> None:
+    (problem,) = problems_of({"keepTagedImages": 3})
+    assert problem.startswith("keepTagedImages: unknown setting")
+    assert "did you mean 'keepTaggedImages'" in problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("keepTaggedImages", "abc", "a whole number from 1 to 10000"),
+        ("keepTaggedImages", 0, "a whole number from 1 to 10000"),
+        ("keepTaggedImages", True, "a whole number from 1 to 10000"),
+        ("untaggedGraceDays", -1, "a whole number from 1 to 3650"),
+        ("dryRun", "yes", "true or false"),
+        ("protectedTags", "lat est", "tag patterns"),
+        ("includeRepositories", ["Upper"], "repository name patterns"),
+        ("scheduleExpression", "0 3 * * *", "six fields"),
+        ("scheduleTimezone", "Mars/Olympus", "IANA time zone"),
+        ("logRetentionDays", 42, "one of 1, 3, 5"),
+        ("logLevel", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
+        ("functionTimeoutSeconds", 901, "from 60 to 900"),
+        ("metricsNamespace", "AWS/ECR", "not AWS/"),
+        ("alarmEmail", "not-an-email", "an email address"),
+        ("storagePricePerGbMonth", "free", "a price in USD per GB-month"),
+        ("lifecyclePolicy", "{not json", "a lifecycle policy as a JSON object"),
+    ],
+)
+def test_a_bad_value_names_the_key_the_value_and_what_is_accepted(
+    key: str, value: object, accepted: str
+) -> None:
+    (problem,) = problems_of({key: value})
+    assert problem.startswith(f"{key}: got {json.dumps(value)}")
+    assert accepted in problem
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    problems = problems_of({"keepTaggedImages": "x", "dryRun": "maybe", "bogus": 1})
+    assert [p.split(":")[0] for p in problems] == ["keepTaggedImages", "dryRun", "bogus"]
+
+
+def test_an_invalid_lifecycle_policy_is_refused_with_its_rule_and_field() -> None:
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "tagged",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 2,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    (problem,) = problems_of({"lifecyclePolicy": policy})
+    assert problem.startswith("lifecyclePolicy:")
+    assert "rulePriority 1" in problem
+    assert "tagPrefixList" in problem or "tagPatternList" in problem
+
+
+def test_a_policy_file_is_read_relative_to_cdk_json(tmp_path: Path) -> None:
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "untagged after 3 days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 3,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    settings = Settings.from_context({"lifecyclePolicyFile": "policy.json"}, base_dir=tmp_path)
+    assert [rule.priority for rule in settings.policy().rules] == [1]
+    assert settings.policy().rules[0].description == "untagged after 3 days"
+
+
+def test_a_missing_policy_file_and_a_file_beside_a_policy_are_errors(tmp_path: Path) -> None:
+    (missing,) = problems_of({"lifecyclePolicyFile": str(tmp_path / "nope.json")})
+    assert missing.startswith("lifecyclePolicyFile: can't read")
+    (both,) = problems_of({"lifecyclePolicyFile": "p.json", "lifecyclePolicy": {"rules": []}})
+    assert "not both" in both
+
+
+def test_the_lambda_reads_back_exactly_what_synth_validated() -> None:
+    settings = Settings.from_context({**cdk_context(), "keepTaggedImages": "7", "dryRun": "true"})
+    assert Settings.from_json(settings.to_json()) == settings
+
+
+def test_a_broken_environment_variable_is_a_clear_error() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_json("[1, 2]")
+    assert caught.value.problems == [f"{ENVIRONMENT_VARIABLE}: expected a JSON object of settings"]
+
+
+def test_simple_settings_compile_into_lifecycle_rules() -> None:
+    policy = Settings(keep_tagged_images=4, untagged_grace_days=2).policy()
+    untagged, tagged = policy.rules
+    assert (untagged.selection.tag_status, untagged.selection.count_type) == (
+        "untagged",
+        "sinceImagePushed",
+    )
+    assert untagged.selection.count_number == 2
+    assert (tagged.selection.tag_status, tagged.selection.count_type) == (
+        "tagged",
+        "imageCountMoreThan",
+    )
+    assert tagged.selection.count_number == 4
