@@ -8,12 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper_cli.config import load_settings
-from ecr_sweeper_cli.render import render_summary
+from ecr_sweeper_cli.render import console_for_output, render_summary
 
 DEMO_REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -47,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything stays on 127.0.0.1: fake credentials make sure no real account is ever used.
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.pop("AWS_PROFILE", None)
-    console = Console()
+    console = console_for_output()
     with LocalEcr(port=0, region=DEMO_REGION) as local_ecr:
         local_ecr.seed(args.scenario)
         console.print(

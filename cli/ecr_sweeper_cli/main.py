@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from botocore.exceptions import NoRegionError, ProfileNotFound
-from rich.console import Console
 
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import RunSummary, sweeper_for
@@ -85,9 +84,9 @@ def report(summary: RunSummary, output: str) -> int:
         json.dump(summary.to_dict(include_decisions=True), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from ecr_sweeper_cli.render import render_summary
+        from ecr_sweeper_cli.render import console_for_output, render_summary
 
-        render_summary(Console(), summary)
+        render_summary(console_for_output(), summary)
     return EXIT_FAILURES if summary.failures else EXIT_OK
 
 

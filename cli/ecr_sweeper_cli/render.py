@@ -25,6 +25,12 @@ def _age(pushed_at: datetime, now: datetime) -> str:
     return f"{days:.1f} d" if days < 10 else f"{days:.0f} d"
 
 
+def console_for_output() -> Console:
+    """A terminal's own width; piped output gets room for the reasons instead of 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = True) -> None:
     """Every decision with its reason, per repository, then the run's totals."""
     verb = "would delete" if summary.dry_run else "deleted"
@@ -50,7 +56,7 @@ def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = T
                 image.digest.removeprefix("sha256:")[:12],
                 _age(image.pushed_at, summary.started_at),
                 _size(image.size_bytes),
-                decision.reason,
+                decision.reason.removeprefix("kept: ").removeprefix("expire: "),
             )
         console.print(table)
         for note in result.plan.notes:

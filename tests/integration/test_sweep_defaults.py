@@ -5,47 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from sweep_helpers import NOW, push, remaining, sweep
+from sweep_helpers import NOW, build_registry, default_keeps, push, remaining, sweep
 
 from ecr_sweeper.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
-
-CI_TAGS = ("main", "latest", "v1.2.{n}", "sha-{h}", "pr-{n}")
-
-
-Pushed = dict[str, list[tuple[str, tuple[str, ...], float]]]
-
-
-def build_registry(local_ecr: LocalEcr, seed: int) -> Pushed:
-    """Random CI-style registry; returns what was pushed, as the oracle's input."""
-    rng = random.Random(seed)
-    factory = ManifestFactory(rng)
-    pushed: dict[str, list[tuple[str, tuple[str, ...], float]]] = {}
-    for index in range(rng.randint(1, 4)):
-        repository = f"team/service-{index}"
-        history: list[tuple[str, str | None, float]] = []
-        for step in range(rng.randint(0, 30)):
-            template = rng.choice((*CI_TAGS, None, None))
-            tag = template.format(n=step, h=f"{rng.getrandbits(24):06x}") if template else None
-            days = round(rng.uniform(0, 120), 3)
-            digest = push(local_ecr, repository, factory.image(compact=True), tag, days)
-            history.append((digest, tag, days))
-        if not history:
-            local_ecr.client("ecr").create_repository(repositoryName=repository)
-        left = remaining(local_ecr, repository)
-        ages = {digest: days for digest, _, days in history}
-        pushed[repository] = [(d, tags, ages[d]) for d, tags in left.items()]
-    return pushed
-
-
-def default_keeps(images: list[tuple[str, tuple[str, ...], float]]) -> set[str]:
-    """The documented defaults, written independently of the engine."""
-    tagged = sorted((i for i in images if i[1]), key=lambda i: (i[2], i[0]))
-    keep = {digest for digest, _, _ in tagged[:10]}
-    keep |= {digest for digest, tags, _ in images if "latest" in tags}
-    keep |= {digest for digest, tags, days in images if not tags and days <= 1}
-    return keep
 
 
 @pytest.mark.parametrize("seed", range(6))

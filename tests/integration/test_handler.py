@@ -1,0 +1,153 @@
+"""The Lambda handler over the local ECR: summary, one audit line per deletion, and EMF metrics."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sweep_helpers import push, remaining
+
+from ecr_sweeper import log_events as ev
+from ecr_sweeper import metrics_catalog
+from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+from local_ecr import LocalEcr
+from local_ecr.manifests import ManifestFactory
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "ecr-sweeper"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-sweeper"
+    aws_request_id: str = "run-0001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@pytest.fixture
+def handler(local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The handler module as Lambda loads it, with the stack's environment."""
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, Settings().to_json())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
+    for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    yield importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    _log_to(sys.__stdout__)
+
+
+def _log_to(stream: Any) -> None:
+    for stream_handler in logging.getLogger(metrics_catalog.SERVICE).handlers:
+        if isinstance(stream_handler, logging.StreamHandler):
+            stream_handler.stream = stream  # no flush: the previous stream may be closed
+
+
+def invoke(handler: ModuleType, event: Any) -> Any:
+    """Call the handler with its logger writing to this test's captured stdout."""
+    _log_to(sys.stdout)
+    return handler.lambda_handler(event, FakeContext())
+
+
+def seed(local_ecr: LocalEcr) -> None:
+    make = ManifestFactory(random.Random(3))
+    for number in range(13):
+        push(local_ecr, "web", make.image(compact=True), f"v{number}", 40 - number)
+    for days in (9, 5, 0.5):
+        push(local_ecr, "web", make.image(compact=True), None, days)
+
+
+def records(output: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(log records, EMF documents) from the function's stdout."""
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "_aws" in line]
+    logs = [line for line in lines if "_aws" not in line]
+    return logs, emf
+
+
+def test_a_scheduled_run_deletes_audits_every_image_and_emits_every_metric(
+    handler: ModuleType, local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(local_ecr)
+    summary = invoke(handler, {})
+    logs, emf = records(capsys.readouterr().out)
+
+    assert summary["dryRun"] is False
+    assert summary["imagesScanned"] == 16 and summary["imagesDeleted"] == 5
+    assert summary["repositories"] == 1 and summary["failures"] == 0
+    assert summary["bytesReclaimed"] > 0
+    assert [r["repository"] for r in summary["perRepository"]] == ["web"]
+    assert len(remaining(local_ecr, "web")) == 11
+
+    audits = [r for r in logs if r.get(ev.EVENT) == ev.IMAGE_DELETED]
+    assert len(audits) == 5
+    for audit in audits:
+        assert audit["repository"] == "web" and audit["dryRun"] is False
+        assert audit["imageDigest"].startswith("sha256:") and audit["reason"]
+        assert {"imageTags", "imagePushedAt", "imageSizeInBytes"} <= set(audit)
+        assert "lastRecordedPullTime" not in audit, "never pulled: Powertools drops null fields"
+        assert audit["rulePriority"] in (1, 2)
+    assert all(r.get("correlation_id") == "run-0001" for r in logs)
+    assert [r[ev.EVENT] for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY] == [ev.RUN_SUMMARY]
+
+    (document,) = emf
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "EcrSweeper"
+    assert [sorted(d) for d in directive["Dimensions"]] == [
+        sorted(["service", metrics_catalog.MODE_DIMENSION])
+    ]
+    assert document[metrics_catalog.MODE_DIMENSION] == metrics_catalog.MODE_LIVE
+    emitted = {metric["Name"] for metric in directive["Metrics"]}
+    assert emitted == set(metrics_catalog.ALL_METRICS)
+    assert document[metrics_catalog.IMAGES_DELETED] == [5]
+    assert document[metrics_catalog.RUN_COMPLETED] == [1]
+    assert document[metrics_catalog.BYTES_RECLAIMED] == [summary["bytesReclaimed"]]
+
+
+def test_a_dry_run_event_deletes_nothing_and_is_a_separate_metric_series(
+    handler: ModuleType, local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(local_ecr)
+    before = remaining(local_ecr, "web")
+    summary = invoke(handler, {"dryRun": True})
+    logs, emf = records(capsys.readouterr().out)
+    assert remaining(local_ecr, "web") == before
+    assert (summary["dryRun"], summary["imagesExpired"], summary["imagesDeleted"]) == (True, 5, 0)
+    assert len([r for r in logs if r.get(ev.EVENT) == ev.IMAGE_EXPIRED_DRY_RUN]) == 5
+    assert not [r for r in logs if r.get(ev.EVENT) == ev.IMAGE_DELETED]
+    assert emf[0][metrics_catalog.MODE_DIMENSION] == metrics_catalog.MODE_DRY_RUN
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"dryrun": True}, "unknown key 'dryrun'"),
+        ({"dryRun": "yes"}, "event.dryRun: expected true or false"),
+        ([1], "expected a JSON object"),
+    ],
+)
+def test_a_bad_event_is_refused_before_anything_is_touched(
+    handler: ModuleType, local_ecr: LocalEcr, event: Any, message: str
+) -> None:
+    seed(local_ecr)
+    before = remaining(local_ecr, "web")
+    with pytest.raises(handler.EventError, match=message):
+        invoke(handler, event)
+    assert remaining(local_ecr, "web") == before
+
+
+def test_settings_are_validated_again_at_start(
+    handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, json.dumps({"keepTaggedImages": 0}))
+    with pytest.raises(handler.SettingsError, match="keepTaggedImages: got 0"):
+        invoke(handler, {})
