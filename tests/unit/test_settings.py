@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, SETTING_KEYS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,3 +173,12 @@ def test_simple_settings_compile_into_lifecycle_rules() -> None:
         "imageCountMoreThan",
     )
     assert tagged.selection.count_number == 4
+
+
+def test_cdk_json_and_the_readme_list_every_setting() -> None:
+    context = cdk_context()
+    readme = (ROOT / "README.md").read_text()
+    for key in SETTING_KEYS:
+        assert f"| `{key}` |" in readme, f"README's settings table lacks {key}"
+        if key != "lifecyclePolicyFile":
+            assert key in context, f"cdk.json lacks {key}"

@@ -1,0 +1,456 @@
+"""The synthesized template: function, layer, schedule, logs, IAM and alarms, from the settings."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import cfnlint
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Match, Template
+from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
+from infra_helpers import (
+    CUSTOM_SETTINGS,
+    Synthesized,
+    actions_of,
+    as_list,
+    policy_documents,
+    statements,
+)
+
+from ecr_sweeper import metrics_catalog, permissions
+from ecr_sweeper.settings import LOG_RETENTION_DAYS, Settings
+from infra import build_app
+from infra.config import cdk_json_context, settings_from_context
+from infra.function import RUNTIME, UNSCOPED_ACTIONS, retention_for, sweeper_code
+
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def _function(app: Synthesized) -> dict[str, Any]:
+    properties: dict[str, Any] = app.only("AWS::Lambda::Function")[1]["Properties"]
+    return properties
+
+
+def _sweeper_policy(app: Synthesized) -> list[dict[str, Any]]:
+    role_id = app.logical_id(app.stack.sweeper.role)
+    policies = [
+        resource["Properties"]["PolicyDocument"]
+        for resource in app.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in resource["Properties"]["Roles"]
+    ]
+    assert len(policies) == 1
+    return statements(policies[0])
+
+
+# Function -------------------------------------------------------------------------------------
+
+
+def test_function_runs_the_handler_on_arm64_python(default_app: Synthesized) -> None:
+    function = _function(default_app)
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "ecr_sweeper.handler.lambda_handler"
+    assert function["TracingConfig"] == {"Mode": "Active"}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "timeout", "memory"), [("default_app", 900, 1024), ("custom_app", 600, 512)]
+)
+def test_timeout_and_memory_follow_settings(
+    fixture: str, timeout: int, memory: int, request: pytest.FixtureRequest
+) -> None:
+    app: Synthesized = request.getfixturevalue(fixture)
+    function = _function(app)
+    assert (function["Timeout"], function["MemorySize"]) == (timeout, memory)
+
+
+def test_two_sweeps_never_overlap_and_failed_runs_are_not_retried(
+    default_app: Synthesized,
+) -> None:
+    assert _function(default_app)["ReservedConcurrentExecutions"] == 1
+    _, invoke_config = default_app.only("AWS::Lambda::EventInvokeConfig")
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_code_asset_is_the_lambda_folder(default_app: Synthesized) -> None:
+    [staged] = [path for path in default_app.outdir.glob("asset.*") if path.is_dir()]
+    asset_hash = staged.name.removeprefix("asset.")
+    assert _function(default_app)["Code"]["S3Key"] == f"{asset_hash}.zip"
+    assert (staged / "ecr_sweeper" / "handler.py").is_file()
+    assert sorted(path.name for path in staged.iterdir()) == ["ecr_sweeper"]
+
+
+def test_code_asset_leaves_out_bytecode_and_build_metadata(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "pkg" / "__pycache__").mkdir(parents=True)
+    (source / "pkg" / "mod.py").write_text("x = 1\n", encoding="utf-8")
+    (source / "pkg" / "__pycache__" / "mod.cpython-312.pyc").write_bytes(b"\0")
+    (source / "pkg" / "stray.pyc").write_bytes(b"\0")
+    (source / "pkg.egg-info").mkdir()
+    (source / "pkg.egg-info" / "PKG-INFO").write_text("Name: pkg\n", encoding="utf-8")
+    outdir = tmp_path / "out"
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Asset")
+    lambda_.Function(stack, "F", runtime=RUNTIME, handler="pkg.mod.x", code=sweeper_code(source))
+    app.synth()
+    [staged] = [path for path in outdir.glob("asset.*") if path.is_dir()]
+    shipped = sorted(str(p.relative_to(staged)) for p in staged.rglob("*"))
+    assert shipped == ["pkg", "pkg/mod.py"]
+
+
+@pytest.mark.parametrize("fixture", ["default_app", "custom_app"])
+def test_settings_reach_the_function_unchanged(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    app: Synthesized = request.getfixturevalue(fixture)
+    overrides = CUSTOM_SETTINGS if fixture == "custom_app" else {}
+    expected = settings_from_context({**cdk_json_context(), **overrides})
+    environment = _function(app)["Environment"]["Variables"]
+    assert Settings.from_json(environment["SWEEPER_SETTINGS"]) == expected
+    assert environment["POWERTOOLS_SERVICE_NAME"] == metrics_catalog.SERVICE
+    assert environment["POWERTOOLS_METRICS_NAMESPACE"] == expected.metrics_namespace
+    assert environment["POWERTOOLS_LOG_LEVEL"] == expected.log_level
+    assert set(environment) == {
+        "SWEEPER_SETTINGS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+
+
+def test_custom_settings_really_differ_from_the_defaults(custom_app: Synthesized) -> None:
+    """Guards the pass-through tests: each custom value must differ from the default."""
+    defaults = Settings()
+    for field in ("keep_tagged_images", "schedule_timezone", "log_retention_days", "log_level"):
+        assert getattr(custom_app.settings, field) != getattr(defaults, field), field
+    assert custom_app.settings.log_level == "DEBUG"
+
+
+def test_powertools_layer_is_the_installed_version_by_ssm_dynamic_reference(
+    default_app: Synthesized, project_root: Path
+) -> None:
+    assert _function(default_app)["Layers"] == [
+        f"{{{{resolve:ssm:/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}}}}}"
+    ]
+    pinned = re.search(
+        r"^aws-lambda-powertools(\[[a-z,]+\])?==(\S+)$",
+        (project_root / "requirements.txt").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert pinned is not None
+    assert pinned.group(2) == POWERTOOLS_VERSION == "3.37.0"
+
+
+def test_template_is_environment_agnostic(default_app: Synthesized) -> None:
+    assert cdk.Token.is_unresolved(default_app.stack.account)
+    assert cdk.Token.is_unresolved(default_app.stack.region)
+    text = json.dumps(default_app.template)
+    assert not re.search(r"\b\d{12}\b", text), "no account id may be baked in"
+    assert not re.search(r"\b(us|eu|ap|sa|ca|me|af)-[a-z]+-\d\b", text), "no region baked in"
+
+
+# Logs -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fixture", "days"), [("default_app", 90), ("custom_app", 30)])
+def test_explicit_log_group_with_retention_is_the_functions(
+    fixture: str, days: int, request: pytest.FixtureRequest
+) -> None:
+    app: Synthesized = request.getfixturevalue(fixture)
+    group_id, group = app.only("AWS::Logs::LogGroup")
+    assert group["Properties"]["RetentionInDays"] == days
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["UpdateReplacePolicy"] == "Retain"
+    assert _function(app)["LoggingConfig"] == {"LogGroup": {"Ref": group_id}}
+
+
+def test_every_allowed_retention_setting_maps_to_that_many_days() -> None:
+    stack = cdk.Stack(cdk.App(), "Retention")
+    for days in LOG_RETENTION_DAYS:
+        logs.LogGroup(stack, f"Days{days}", retention=retention_for(days))
+    synthesized = Template.from_stack(stack).find_resources("AWS::Logs::LogGroup")
+    assert sorted(r["Properties"]["RetentionInDays"] for r in synthesized.values()) == sorted(
+        LOG_RETENTION_DAYS
+    )
+
+
+# IAM ------------------------------------------------------------------------------------------
+
+
+def _partition_arn(*parts: str) -> dict[str, Any]:
+    """The Fn::Join CDK renders for arn:<partition>:<service>:<region>:<account>:<resource>."""
+    service, resource = parts
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":{service}:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":{resource}",
+            ],
+        ]
+    }
+
+
+ECR_ACTIONS = {*permissions.ECR_REPOSITORY_ACTIONS, *permissions.ECR_REGISTRY_ACTIONS}
+
+
+def test_sweeper_role_has_exactly_the_actions_the_code_needs(default_app: Synthesized) -> None:
+    assert default_app.settings.protect_ecs_images and default_app.settings.protect_lambda_images
+    granted = {action for s in _sweeper_policy(default_app) for action in actions_of(s)}
+    in_use = {*permissions.ECS_ACTIONS, *permissions.LAMBDA_ACTIONS}
+    assert granted == ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS
+    assert "ecr:BatchDeleteImage" in granted
+
+
+def test_grants_follow_the_in_use_and_extra_reference_settings(custom_app: Synthesized) -> None:
+    statements_by_sid = {s.get("Sid"): s for s in _sweeper_policy(custom_app)}
+    granted = {action for s in statements_by_sid.values() for action in actions_of(s)}
+    extra = set(permissions.SSM_EXTRA_REFERENCES_ACTIONS)
+    assert granted == ECR_ACTIONS | LOG_ACTIONS | XRAY_ACTIONS | extra
+    assert statements_by_sid["ReadExtraReferences"]["Resource"] == _partition_arn(
+        "ssm", "parameter/platform/ecr-sweeper/extra-images"
+    )
+
+
+def test_extra_references_in_s3_grant_that_object_only() -> None:
+    _, stack = build_app(
+        {**cdk_json_context(), "extraImageReferences": "s3://platform-config/ecr/keep.json"}
+    )
+    [grant] = [g for g in stack.sweeper.grants if g.sid == "ReadExtraReferences"]
+    assert grant.actions == permissions.S3_EXTRA_REFERENCES_ACTIONS
+    object_arn = ["arn:", {"Ref": "AWS::Partition"}, ":s3:::platform-config/ecr/keep.json"]
+    assert [stack.resolve(r) for r in grant.resources] == [{"Fn::Join": ["", object_arn]}]
+
+
+def test_each_grant_is_scoped_to_its_resource(default_app: Synthesized) -> None:
+    group_id = default_app.only("AWS::Logs::LogGroup")[0]
+    by_sid = {s.get("Sid"): s for s in _sweeper_policy(default_app)}
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in by_sid.values())
+    assert by_sid["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": [group_id, "Arn"]}
+    assert set(actions_of(by_sid["SweepRepositories"])) == ECR_ACTIONS
+    assert by_sid["SweepRepositories"]["Resource"] == _partition_arn("ecr", "repository/*")
+    ecs = by_sid["DescribeEcsTasksAndServices"]["Resource"]
+    assert sorted(ecs, key=json.dumps) == sorted(
+        [_partition_arn("ecs", "task/*"), _partition_arn("ecs", "service/*")], key=json.dumps
+    )
+    assert by_sid["GetFunctions"]["Resource"] == _partition_arn("lambda", "function:*")
+
+
+def test_only_actions_without_resource_types_are_granted_on_star(
+    default_app: Synthesized,
+) -> None:
+    """Checked against cfn-lint's copy of the IAM service authorization reference, so an action
+    added to ecr_sweeper.permissions later can't slip onto Resource '*' unnoticed."""
+    reference = json.loads(
+        (Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text()
+    )
+
+    def resource_types(action: str) -> set[str]:
+        service, name = action.split(":")
+        found: dict[str, Any] = reference[service]["Actions"][name.lower()]
+        return set(found.get("Resources", []))
+
+    on_star = {
+        action
+        for s in _sweeper_policy(default_app)
+        if "*" in as_list(s["Resource"])
+        for action in actions_of(s)
+    }
+    assert on_star == UNSCOPED_ACTIONS & {
+        action for s in _sweeper_policy(default_app) for action in actions_of(s)
+    }
+    for action in on_star:
+        # ListTasks names only container instances, which Fargate tasks don't have.
+        assert resource_types(action) <= {"container-instance"}, action
+    for s in _sweeper_policy(default_app):
+        if "*" not in as_list(s["Resource"]):
+            for action in actions_of(s):
+                assert resource_types(action), f"{action} has no resource type; scoping is moot"
+
+
+def test_no_wildcard_action_and_no_managed_policy_anywhere(default_app: Synthesized) -> None:
+    documents = list(policy_documents(default_app.template))
+    assert len(documents) >= 5, "roles, their policies and the topic policy must all be walked"
+    for where, document in documents:
+        for statement in statements(document):
+            for action in actions_of(statement):
+                assert "*" not in action, f"{where}: wildcard action {action!r}"
+    for role_id, role in default_app.resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], role_id
+
+
+def test_sweeper_role_is_assumable_by_lambda_only(default_app: Synthesized) -> None:
+    role_id = default_app.logical_id(default_app.stack.sweeper.role)
+    trust = default_app.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in statements(trust)] == [{"Service": "lambda.amazonaws.com"}]
+
+
+# Schedule -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expression", "timezone"),
+    [
+        ("default_app", "cron(0 3 * * ? *)", "UTC"),
+        ("custom_app", "cron(30 1 * * ? *)", "Europe/Berlin"),
+    ],
+)
+def test_schedule_follows_settings_and_invokes_the_function(
+    fixture: str, expression: str, timezone: str, request: pytest.FixtureRequest
+) -> None:
+    app: Synthesized = request.getfixturevalue(fixture)
+    function_id = app.logical_id(app.stack.sweeper.function)
+    properties = app.only("AWS::Scheduler::Schedule")[1]["Properties"]
+    assert properties["ScheduleExpression"] == expression
+    assert properties["ScheduleExpressionTimezone"] == timezone
+    assert properties["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert properties["State"] == "ENABLED"
+    target = properties["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert json.loads(target["Input"]) == {}
+    assert 0 <= target["RetryPolicy"]["MaximumRetryAttempts"] <= 2
+
+
+def test_scheduler_role_may_only_invoke_the_function(default_app: Synthesized) -> None:
+    role_id = default_app.logical_id(default_app.stack.schedule.role)
+    function_id = default_app.logical_id(default_app.stack.sweeper.function)
+    role = default_app.template["Resources"][role_id]["Properties"]
+    [trust] = statements(role["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    granted = [
+        statement
+        for resource in default_app.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in resource["Properties"]["Roles"]
+        for statement in statements(resource["Properties"]["PolicyDocument"])
+    ]
+    assert [(actions_of(s), as_list(s["Resource"])) for s in granted] == [
+        (["lambda:InvokeFunction"], [{"Fn::GetAtt": [function_id, "Arn"]}])
+    ]
+
+
+# Alarms ---------------------------------------------------------------------------------------
+
+
+def _alarms(app: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id.removeprefix("Monitoring")[:-8]: alarm["Properties"]
+        for logical_id, alarm in app.resources("AWS::CloudWatch::Alarm").items()
+    }
+
+
+def _period(alarm: dict[str, Any]) -> int:
+    if "Period" in alarm:
+        return int(alarm["Period"])
+    [query] = alarm["Metrics"]
+    return int(query["MetricStat"]["Period"])
+
+
+def test_four_alarms_with_their_thresholds(default_app: Synthesized) -> None:
+    alarms = _alarms(default_app)
+    assert set(alarms) == {"FunctionErrors", "DeleteFailures", "NoRecentRun", "DurationNearTimeout"}
+    shape = {
+        name: (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"])
+        for name, a in alarms.items()
+    }
+    assert shape == {
+        "FunctionErrors": ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
+        "DeleteFailures": ("GreaterThanThreshold", 0, "notBreaching"),
+        "NoRecentRun": ("LessThanThreshold", 1, "breaching"),
+        "DurationNearTimeout": ("GreaterThanThreshold", 0.8 * 900 * 1000, "notBreaching"),
+    }
+    assert alarms["FunctionErrors"]["MetricName"] == "Errors"
+    assert alarms["DurationNearTimeout"]["MetricName"] == "Duration"
+    assert alarms["DurationNearTimeout"]["Statistic"] == "Maximum"
+
+
+def test_duration_alarm_tracks_the_configured_timeout(custom_app: Synthesized) -> None:
+    assert _alarms(custom_app)["DurationNearTimeout"]["Threshold"] == 0.8 * 600 * 1000
+
+
+def test_missed_run_alarm_needs_26_empty_hours(default_app: Synthesized) -> None:
+    alarm = _alarms(default_app)["NoRecentRun"]
+    [query] = alarm["Metrics"]
+    stat = query["MetricStat"]
+    assert stat["Metric"]["MetricName"] == metrics_catalog.RUN_COMPLETED
+    assert (stat["Period"], stat["Stat"]) == (3600, "Sum")
+    # Alarm only when every one of the last 26 hourly datapoints is below 1 or missing.
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 26
+    assert stat["Period"] * alarm["EvaluationPeriods"] == 26 * 3600
+
+
+def test_alarm_windows_are_within_cloudwatch_limits(default_app: Synthesized) -> None:
+    for name, alarm in _alarms(default_app).items():
+        period = _period(alarm)
+        window = period * alarm["EvaluationPeriods"]
+        limit = 86_400 if period < 3600 else 7 * 86_400
+        assert window <= limit, name
+        assert alarm.get("DatapointsToAlarm", 1) <= alarm["EvaluationPeriods"]
+
+
+def test_custom_metric_alarms_read_live_runs_only(custom_app: Synthesized) -> None:
+    alarms = _alarms(custom_app)
+    for name in ("DeleteFailures", "NoRecentRun"):
+        [query] = alarms[name]["Metrics"]
+        metric = query["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "Platform/EcrSweeper"
+        assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {
+            "service": metrics_catalog.SERVICE,
+            metrics_catalog.MODE_DIMENSION: metrics_catalog.MODE_LIVE,
+        }
+    assert alarms["DeleteFailures"]["Metrics"][0]["MetricStat"]["Metric"]["MetricName"] == (
+        metrics_catalog.DELETE_FAILURES
+    )
+
+
+def test_every_alarm_notifies_the_topic(default_app: Synthesized) -> None:
+    topic_id = default_app.only("AWS::SNS::Topic")[0]
+    for name, alarm in _alarms(default_app).items():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}], name
+        assert alarm["OKActions"] == [{"Ref": topic_id}], name
+        assert alarm["AlarmDescription"], name
+
+
+# Topic ----------------------------------------------------------------------------------------
+
+
+def test_topic_requires_tls_and_lets_this_accounts_alarms_publish(
+    default_app: Synthesized,
+) -> None:
+    topic_id = default_app.only("AWS::SNS::Topic")[0]
+    policy = default_app.only("AWS::SNS::TopicPolicy")[1]["Properties"]
+    assert policy["Topics"] == [{"Ref": topic_id}]
+    by_effect = {s["Effect"]: s for s in statements(policy["PolicyDocument"])}
+    assert by_effect["Deny"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    allow = by_effect["Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_email_subscription_only_when_an_address_is_set(
+    default_app: Synthesized, custom_app: Synthesized
+) -> None:
+    assert default_app.settings.alarm_email is None
+    assert default_app.resources("AWS::SNS::Subscription") == {}
+    Template.from_json(custom_app.template).has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": "platform-oncall@example.com",
+            "TopicArn": {"Ref": Match.any_value()},
+        },
+    )
+    assert len(custom_app.resources("AWS::SNS::Subscription")) == 1
