@@ -59,6 +59,9 @@ def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = T
                 decision.reason.removeprefix("kept: ").removeprefix("expire: "),
             )
         console.print(table)
+        if result.kept_by_protection:
+            counts = ", ".join(f"{n} {p}" for p, n in sorted(result.kept_by_protection.items()))
+            console.print(f"  kept by a protection: {counts}")
         for note in result.plan.notes:
             console.print(f"  note: {note}")
         for failure in result.delete_failures:

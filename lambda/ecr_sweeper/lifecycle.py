@@ -462,7 +462,7 @@ def simple_policy(keep_tagged_images: int, untagged_grace_days: int) -> Lifecycl
         (
             Rule(
                 priority=1,
-                description=f"untagged images older than {untagged_grace_days} days",
+                description=f"untagged images older than {days(untagged_grace_days)}",
                 selection=Selection(
                     tag_status="untagged",
                     count_type="sinceImagePushed",
@@ -560,9 +560,14 @@ def _apply_rule(rule: Rule, ordered: list[Image], now: datetime) -> _RuleFinding
         age = now - moment
         older = age > timedelta(days=limit)
         comparison = "more than" if older else "not more than"
-        reason = f"{what} {_days(age, limit)}, {comparison} {limit} days ({rule.label})"
+        reason = f"{what} {_days(age, limit)}, {comparison} {days(limit)} ({rule.label})"
         result.findings[image.digest] = _Finding(older, reason)
     return result
+
+
+def days(count: int) -> str:
+    """'1 day', '2 days': reasons are read by people."""
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 def _days(age: timedelta, limit: int) -> str:

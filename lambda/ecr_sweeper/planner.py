@@ -255,7 +255,7 @@ def _protection(
             image,
             Protection.TOO_YOUNG,
             f"pushed {age.total_seconds() / 86400:.1f} days ago, younger than the minimum age "
-            f"of {rules.minimum_age.days} days",
+            f"of {lifecycle.days(rules.minimum_age.days)}",
         )
     return None
 
@@ -282,7 +282,7 @@ def _follow(
                 images[digest],
                 Action.KEEP,
                 f"kept: orphaned referrer (subject {subject[:19]} is gone) within the grace "
-                f"period of {rules.orphan_grace.days} days",
+                f"period of {lifecycle.days(rules.orphan_grace.days)}",
             )
     pending = sorted(d for d, decision in decided.items() if decision.action is Action.KEEP)
     while pending:
@@ -335,7 +335,7 @@ def _dependent_expiry(
         image,
         Action.EXPIRE,
         f"orphaned referrer: its subject {subject[:19]} no longer exists, and it is older "
-        f"than the grace period of {rules.orphan_grace.days} days",
+        f"than the grace period of {lifecycle.days(rules.orphan_grace.days)}",
     )
 
 

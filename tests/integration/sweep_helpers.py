@@ -50,6 +50,7 @@ def sweeper(
     client: Any | None = None,
     logger: logging.Logger | None = None,
     page_size: int = PAGE_SIZE,
+    tracer: Any | None = None,
 ) -> Sweeper:
     """The engine on the emulator, as the handler wires it, with the run starting at NOW."""
     chosen = settings or Settings()
@@ -64,6 +65,7 @@ def sweeper(
         logger or logging.getLogger("test.sweep"),
         dry_run=dry_run,
         clock=lambda: NOW,
+        tracer=tracer,
         images_in_use=lambda: images_in_use(chosen, target.client),
     )
 

@@ -151,3 +151,35 @@ def test_settings_are_validated_again_at_start(
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, json.dumps({"keepTaggedImages": 0}))
     with pytest.raises(handler.SettingsError, match="keepTaggedImages: got 0"):
         invoke(handler, {})
+
+
+def query_fields(query: list[str]) -> tuple[str, set[str]]:
+    """(the event a dashboard query filters on, the log fields its `fields` stage reads)."""
+    fields_stage = next(line for line in query if line.startswith("fields "))
+    event = next(line for line in query if line.startswith("filter ")).split('"')[1]
+    names = set()
+    for part in fields_stage.removeprefix("fields ").split(","):
+        name = part.strip().split(" ")[0].split(".")[0]
+        if not name.startswith("@"):
+            names.add(name)
+    return event, names
+
+
+def test_the_dashboard_reads_what_the_handler_writes(
+    handler: ModuleType, local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import synthesized_template
+    from infra.monitoring import latest_deletions_query, top_repositories_query
+    from infra.template_metrics import custom_metric_names
+
+    seed(local_ecr)
+    invoke(handler, {})
+    logs, emf = records(capsys.readouterr().out)
+    emitted = {m["Name"] for m in emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert emitted == custom_metric_names(synthesized_template(), "EcrSweeper")
+    for query in (top_repositories_query(), latest_deletions_query()):
+        event, fields = query_fields(query)
+        written = [record for record in logs if record.get(ev.EVENT) == event]
+        assert written, f"the handler wrote no {event} record"
+        for record in written:
+            assert fields <= set(record), (event, fields - set(record))

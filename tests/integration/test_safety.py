@@ -166,7 +166,9 @@ def test_images_in_use_by_ecs_and_lambda_are_kept_and_the_holder_is_logged(
         Code={"ImageUri": f"{HOST}/app:v3"},
     )
     caplog.set_level(logging.INFO, logger="test.sweep")
+    local_ecr.reset_counters()
     summary = sweep(local_ecr, KEEP_ONE)
+    assert local_ecr.calls_for("ecs")["DescribeTaskDefinition"] == 3, "each described once"
     left = remaining(local_ecr, "app")
     assert set(left) == {digests[n] for n in (0, 1, 2, 3, 5)}, "only v4 is neither newest nor used"
     assert summary.results[0].kept_by_protection["in-use"] == 4

@@ -308,7 +308,7 @@ def test_simple_policy_compiles_the_simple_settings() -> None:
         "rules": [
             {
                 "rulePriority": 1,
-                "description": "untagged images older than 1 days",
+                "description": "untagged images older than 1 day",
                 "selection": {
                     "tagStatus": "untagged",
                     "countType": "sinceImagePushed",
@@ -342,8 +342,8 @@ def test_simple_policy_keeps_newest_tagged_and_young_untagged() -> None:
         "sha256:old-untagged",
     }
     assert verdicts["sha256:young-untagged"].reason == (
-        'kept: pushed 0.4 days ago, not more than 1 days (rule 1 ("untagged images older than '
-        '1 days"))'
+        'kept: pushed 0.4 days ago, not more than 1 day (rule 1 ("untagged images older than '
+        '1 day"))'
     )
     assert verdicts["sha256:t1"].reason == (
         'kept: among the newest 2 images selected by rule 2 ("keep the newest 2 tagged images")'

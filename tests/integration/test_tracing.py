@@ -1,0 +1,56 @@
+"""One X-Ray subsegment per repository, annotated with its counts (through Powertools Tracer)."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from aws_xray_sdk.core import xray_recorder
+from aws_xray_sdk.core.models.segment import Segment
+from sweep_helpers import push, sweeper
+
+from local_ecr import LocalEcr
+from local_ecr.manifests import ManifestFactory
+
+
+class RecordingProvider:
+    """The real X-Ray recorder, with a segment opened around the run as Lambda would."""
+
+    def __init__(self) -> None:
+        self.subsegments: list[Any] = []
+
+    @contextlib.contextmanager
+    def in_subsegment(self, name: str) -> Iterator[Any]:
+        with xray_recorder.in_subsegment(name) as subsegment:
+            self.subsegments.append(subsegment)
+            yield subsegment
+
+
+class TracerStandIn:
+    """Powertools' Tracer exposes `.provider.in_subsegment`; this is the same shape."""
+
+    def __init__(self) -> None:
+        self.provider = RecordingProvider()
+
+
+def test_each_repository_gets_an_annotated_subsegment(local_ecr: LocalEcr) -> None:
+    make = ManifestFactory(random.Random(8))
+    for repository in ("api", "web"):
+        push(local_ecr, repository, make.image(compact=True), None, 9)
+        push(local_ecr, repository, make.image(compact=True), "v1", 9)
+    tracer = TracerStandIn()
+    xray_recorder.configure(context_missing="LOG_ERROR", sampling=False)
+    xray_recorder.context.put_segment(Segment("ecr-sweeper"))
+    try:
+        sweeper(local_ecr, tracer=tracer).run()
+    finally:
+        xray_recorder.context.clear_trace_entities()
+    names = [s.name for s in tracer.provider.subsegments]
+    assert names == ["## repository api", "## repository web"]
+    for subsegment in tracer.provider.subsegments:
+        annotations = subsegment.annotations
+        assert annotations["repository"] in ("api", "web")
+        assert annotations["status"] == "swept"
+        assert (annotations["imagesScanned"], annotations["imagesDeleted"]) == (2, 1)
