@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,18 @@ from ecr_sweeper.settings import Settings, SettingsError
 
 class ConfigError(Exception):
     """The CLI's configuration can't be read; the message says what to fix."""
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """`--config` and `-c KEY=VALUE`, for every command that reads the settings."""
+    parser.add_argument(
+        "--config", type=Path, default=Path("cdk.json"),
+        help="the cdk.json whose context holds the settings (default: ./cdk.json)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting, as `cdk deploy -c` does (repeatable)",
+    )  # fmt: skip
 
 
 def load_settings(config: Path, overrides: Sequence[str]) -> Settings:

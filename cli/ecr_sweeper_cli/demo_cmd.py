@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
-from ecr_sweeper_cli.config import load_settings
+from ecr_sweeper_cli.config import add_settings_options, load_settings
 from ecr_sweeper_cli.render import console_for_output, render_summary
 
 DEMO_REGION = "us-east-1"
@@ -27,14 +26,7 @@ def register(commands: Any) -> None:
         "demo", help="seed a local ECR (no AWS account needed) and sweep it with your settings"
     )
     parser.add_argument("--scenario", default="demo", help="registry to seed (default: demo)")
-    parser.add_argument(
-        "--config", type=Path, default=Path("cdk.json"),
-        help="the cdk.json whose context holds the settings (default: ./cdk.json)",
-    )  # fmt: skip
-    parser.add_argument(
-        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting (repeatable)",
-    )  # fmt: skip
+    add_settings_options(parser)
     parser.set_defaults(func=run)
 
 

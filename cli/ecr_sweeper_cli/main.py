@@ -7,14 +7,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from botocore.exceptions import NoRegionError, ProfileNotFound
 
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import RunSummary, sweeper_for
 from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
-from ecr_sweeper_cli.config import ConfigError, load_settings
+from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -30,14 +29,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--output", choices=("table", "json"), default="table",
         help="table (default) or json: the run summary as one JSON document on stdout",
     )  # fmt: skip
-    parser.add_argument(
-        "--config", type=Path, default=Path("cdk.json"),
-        help="the cdk.json whose context holds the settings (default: ./cdk.json)",
-    )  # fmt: skip
-    parser.add_argument(
-        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting, as `cdk deploy -c` does (repeatable)",
-    )  # fmt: skip
+    add_settings_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision to stderr")
 
 

@@ -454,9 +454,13 @@ def sweeper_for(
 
 
 def _image_ids(image: Image) -> list[dict[str, str]]:
-    """Tagged images are deleted by tag, so an image that gains a tag meanwhile survives."""
+    """Tagged images are deleted tag by tag, each tag pinned to the image's digest.
+
+    An image that gains a tag meanwhile survives under it, and a tag that moved to a newer image
+    meanwhile fails with ImageTagDoesNotMatchDigest instead of deleting that newer image.
+    """
     if image.tags:
-        return [{"imageTag": tag} for tag in image.tags]
+        return [{"imageDigest": image.digest, "imageTag": tag} for tag in image.tags]
     return [{"imageDigest": image.digest}]
 
 

@@ -220,6 +220,27 @@ def test_a_tag_added_before_the_delete_saves_a_tagged_image(
     assert summary.failures == 0
 
 
+def test_a_tag_moved_to_a_new_image_before_the_delete_deletes_neither(
+    local_ecr: LocalEcr, make: ManifestFactory
+) -> None:
+    old = make.image(compact=True)
+    push(local_ecr, "app", old, "v1", 30)
+    push(local_ecr, "app", make.image(compact=True), "v2", 2)
+    newer = make.image(compact=True)
+    client = local_ecr.client("ecr")
+
+    def move_tag(**_: Any) -> None:
+        local_ecr.push_image("app", newer.body, "v1", pushed_at=NOW)
+
+    client.meta.events.register_first("before-call.ecr.BatchDeleteImage", move_tag)
+    summary = sweeper(local_ecr, KEEP_ONE, client=client).run()
+    left = remaining(local_ecr, "app")
+    assert left[newer.digest] == ("v1",), "the image that took the tag must survive"
+    assert left[old.digest] == (), "the old image lost its tag to the push, not to us"
+    (failure,) = summary.results[0].delete_failures
+    assert failure.code == "ImageTagDoesNotMatchDigest"
+
+
 def test_an_untagged_image_tagged_during_the_run_is_kept(
     local_ecr: LocalEcr, make: ManifestFactory
 ) -> None:

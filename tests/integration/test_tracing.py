@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.models.segment import Segment
 from sweep_helpers import push, sweeper
@@ -41,12 +42,15 @@ def test_each_repository_gets_an_annotated_subsegment(local_ecr: LocalEcr) -> No
         push(local_ecr, repository, make.image(compact=True), None, 9)
         push(local_ecr, repository, make.image(compact=True), "v1", 9)
     tracer = TracerStandIn()
+    was_enabled = global_sdk_config.sdk_enabled()
+    global_sdk_config.set_sdk_enabled(True)  # Powertools disables it outside Lambda
     xray_recorder.configure(context_missing="LOG_ERROR", sampling=False)
     xray_recorder.context.put_segment(Segment("ecr-sweeper"))
     try:
         sweeper(local_ecr, tracer=tracer).run()
     finally:
         xray_recorder.context.clear_trace_entities()
+        global_sdk_config.set_sdk_enabled(was_enabled)
     names = [s.name for s in tracer.provider.subsegments]
     assert names == ["## repository api", "## repository web"]
     for subsegment in tracer.provider.subsegments:
