@@ -45,7 +45,7 @@ TOPIC_ENCRYPTION_DECISION = (
 
 
 class SweeperMonitoring(Construct):
-    """Four alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
+    """Five alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
 
     def __init__(
         self,
@@ -144,6 +144,20 @@ class SweeperMonitoring(Construct):
                     f"see '{ev.IMAGE_DELETE_FAILED}' records for the repositories and error codes."
                 ),
                 metric=self.metric(names.DELETE_FAILURES, period=HOUR),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=not_breaching,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "FailedRepositories",
+                alarm_description=(
+                    "A live sweep failed in some repositories, or deleted nothing there because "
+                    "it could not decide safely (an index or the images in use could not be "
+                    f"read). See '{ev.REPOSITORY_FAILED}' and '{ev.USAGE_UNAVAILABLE}' records."
+                ),
+                metric=self.metric(names.FAILED_REPOSITORIES, period=HOUR),
                 threshold=0,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,

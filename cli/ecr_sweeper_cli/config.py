@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper.settings import Settings, SettingsError
+from ecr_sweeper.settings import SETTING_KEYS, Settings, SettingsError
 
 
 class ConfigError(Exception):
@@ -35,15 +36,23 @@ def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
         raise ConfigError(
             f"{config}: not found; run from the project directory or pass --config PATH"
         ) from None
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(f"{config}: can't read it as JSON ({error})") from error
-    context: dict[str, Any] = (
-        dict(document.get("context", {})) if isinstance(document, dict) else {}
-    )
+    raw = document.get("context", {}) if isinstance(document, dict) else None
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{config}: expected a JSON object with a "context" object')
+    context: dict[str, Any] = dict(raw)
     for override in overrides:
         key, separator, value = override.partition("=")
         if not separator or not key:
             raise ConfigError(f"-c {override!r}: expected KEY=VALUE, e.g. -c keepTaggedImages=5")
+        if key.strip() not in SETTING_KEYS:
+            close = difflib.get_close_matches(key.strip(), SETTING_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"-c {key.strip()}: unknown setting{hint}; accepted settings are "
+                + ", ".join(SETTING_KEYS)
+            )
         context[key.strip()] = value
     try:
         return Settings.from_context(context, base_dir=config.parent)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
-from ecr_sweeper_cli.config import add_settings_options, load_settings
+from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 from ecr_sweeper_cli.render import console_for_output, render_summary
 
 DEMO_REGION = "us-east-1"
@@ -31,9 +31,13 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from local_ecr import LocalEcr
+    from local_ecr import LocalEcr, parse_scenario
 
     settings = load_settings(args.config, args.context)
+    try:
+        parse_scenario(args.scenario)
+    except ValueError as error:
+        raise ConfigError(f"--scenario: {error}") from error
     # Everything stays on 127.0.0.1: fake credentials make sure no real account is ever used.
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.pop("AWS_PROFILE", None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
-from botocore.exceptions import NoRegionError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import RunSummary, sweeper_for
@@ -18,11 +19,28 @@ from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_setti
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def _region(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an AWS region such as us-east-1")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a URL such as http://127.0.0.1:5000 or https://ecr.example.com"
+        )
+    return value
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="AWS region (default: from the profile or environment)")
+    parser.add_argument(
+        "--region", type=_region, help="AWS region (default: from the profile or environment)"
+    )
     parser.add_argument("--profile", help="AWS named profile")
     parser.add_argument(
         "--endpoint-url",
+        type=_endpoint,
         help="send every AWS call to this endpoint, e.g. the local emulator http://127.0.0.1:5000",
     )
     parser.add_argument(
@@ -63,12 +81,18 @@ def _configure_logging(verbose: bool) -> None:
     root.propagate = False
 
 
-def execute(args: argparse.Namespace, *, dry_run: bool) -> RunSummary:
+def execute(
+    args: argparse.Namespace,
+    *,
+    dry_run: bool,
+    approved: dict[str, frozenset[str]] | None = None,
+) -> RunSummary:
     """One run of the engine with the CLI's settings and AWS target."""
     settings = load_settings(args.config, args.context)
     target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     logger = logging.getLogger("ecr_sweeper.run")
-    return sweeper_for(target, settings, logger, dry_run=dry_run or settings.dry_run).run()
+    dry = dry_run or settings.dry_run
+    return sweeper_for(target, settings, logger, dry_run=dry, approved=approved).run()
 
 
 def report(summary: RunSummary, output: str) -> int:
@@ -100,10 +124,19 @@ def run_sweep(args: argparse.Namespace) -> int:
         if count == 0:
             print("Nothing to delete.", file=sys.stderr)
             return EXIT_FAILURES if preview.failures else EXIT_OK
-        answer = input(f"Delete {count} images? Type 'yes' to continue: ")
+        try:
+            answer = input(f"Delete {count} images? Type 'yes' to continue: ")
+        except EOFError:
+            answer = ""
         if answer.strip().lower() != "yes":
             print("Nothing deleted.", file=sys.stderr)
             return EXIT_OK
+        approved = {
+            result.repository: frozenset(d.image.digest for d in result.plan.expired)
+            for result in preview.results
+            if result.plan is not None
+        }
+        return report(execute(args, dry_run=False, approved=approved), args.output)
     return report(execute(args, dry_run=False), args.output)
 
 
@@ -118,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (NoRegionError, ProfileNotFound) as error:
         print(f"ecr-sweeper: {error} (pass --region / --profile)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BotoCoreError as error:
+        print(f"ecr-sweeper: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("ecr-sweeper: interrupted", file=sys.stderr)

@@ -165,39 +165,27 @@ class EcrRegistry:
                 return result
         return result
 
-    def current_images(self, repository: str, digests: Sequence[str]) -> dict[str, Image]:
-        """Describe these images again, right before deleting them (100 a call).
+    def current_tags(self, repository: str) -> dict[str, frozenset[str]]:
+        """Every image's digest and its tags as ECR holds them now (ListImages, all pages).
 
-        Images that no longer exist are absent from the result.
+        Used right before deleting and after each delete: one call per 1000 images, and
+        unlike DescribeImages by id it doesn't fail when an image is already gone.
         """
-        found: dict[str, Image] = {}
-        for start in range(0, len(digests), BATCH_LIMIT):
-            batch = list(digests[start : start + BATCH_LIMIT])
-            try:
-                found.update(self._describe(repository, batch))
-            except ClientError as error:
-                if error_code(error) != "ImageNotFoundException":
-                    raise
-                for digest in batch:  # one is gone: ask one by one to learn which
-                    try:
-                        found.update(self._describe(repository, [digest]))
-                    except ClientError as single_error:
-                        if error_code(single_error) != "ImageNotFoundException":
-                            raise
-        return found
-
-    def _describe(self, repository: str, digests: list[str]) -> dict[str, Image]:
+        tags: dict[str, set[str]] = {}
+        paginator = self._client.get_paginator("list_images")
         try:
-            response = self._client.describe_images(
-                repositoryName=repository,
-                imageIds=[{"imageDigest": digest} for digest in digests],
-            )
+            for page in paginator.paginate(
+                repositoryName=repository, PaginationConfig={"PageSize": self._page_size}
+            ):
+                for image_id in page.get("imageIds", []):
+                    found = tags.setdefault(image_id["imageDigest"], set())
+                    if image_id.get("imageTag"):
+                        found.add(image_id["imageTag"])
         except ClientError as error:
             if error_code(error) == "RepositoryNotFoundException":
                 raise RepositoryGone(repository) from error
             raise
-        images = (image_from_detail(detail) for detail in response.get("imageDetails", []))
-        return {image.digest: image for image in images}
+        return {digest: frozenset(found) for digest, found in tags.items()}
 
     def delete(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
         """BatchDeleteImage in batches of 100; every failure is returned, none is dropped.

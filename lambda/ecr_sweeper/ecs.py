@@ -14,7 +14,8 @@ DESCRIBE_SERVICES_LIMIT = 10
 
 
 class EcsImages:
-    """Image references held by running and pending tasks and by every service's deployments."""
+    """Image references held by running and pending tasks and by every service's deployments
+    and task sets (CODE_DEPLOY and EXTERNAL deployment controllers use task sets)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -65,6 +66,7 @@ class EcsImages:
             for service in response.get("services", []):
                 holder = f"ECS service {cluster}/{service['serviceName']}"
                 definitions = {d["taskDefinition"] for d in service.get("deployments", [])}
+                definitions |= {t["taskDefinition"] for t in service.get("taskSets", [])}
                 if service.get("taskDefinition"):
                     definitions.add(service["taskDefinition"])
                 for definition in sorted(definitions):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -48,6 +48,7 @@ class RepositoryResult:
     status: str = SWEPT
     reason: str | None = None
     error_code: str | None = None
+    uncertain: str | None = None
     images_scanned: int = 0
     images_expired: int = 0
     images_deleted: int = 0
@@ -74,6 +75,8 @@ class RepositoryResult:
             data["reason"] = self.reason
         if self.error_code:
             data["errorCode"] = self.error_code
+        if self.uncertain:
+            data["uncertain"] = self.uncertain
         if self.plan is not None:
             data["notes"] = list(self.plan.notes)
             if include_decisions:
@@ -107,8 +110,13 @@ class RunSummary:
         return sum(1 for result in self.results if result.status == FAILED)
 
     @property
+    def uncertain_repositories(self) -> int:
+        """Repositories where nothing could be decided safely, so nothing was deleted."""
+        return sum(1 for result in self.results if result.uncertain)
+
+    @property
     def failures(self) -> int:
-        return self.delete_failures + self.failed_repositories
+        return self.delete_failures + self.failed_repositories + self.uncertain_repositories
 
     @property
     def kept_by_protection(self) -> Counter[str]:
@@ -132,6 +140,7 @@ class RunSummary:
             "repositories": self.repositories_swept,
             "repositoriesSkipped": sum(1 for r in self.results if r.status == SKIPPED),
             "repositoriesFailed": self.failed_repositories,
+            "repositoriesUncertain": self.uncertain_repositories,
             "imagesScanned": self.total("images_scanned"),
             "imagesExpired": self.total("images_expired"),
             "imagesDeleted": self.total("images_deleted"),
@@ -177,6 +186,7 @@ class Sweeper:
         tracer: Any | None = None,
         run_id: str | None = None,
         images_in_use: Callable[[], InUse],
+        approved: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._registry = registry
         self._settings = settings
@@ -184,6 +194,7 @@ class Sweeper:
         self._clock = clock
         self._tracer = tracer
         self._images_in_use = images_in_use
+        self._approved = approved
         self._in_use = InUse()
         self._uncertain: str | None = None
         self.summary = RunSummary(
@@ -225,11 +236,6 @@ class Sweeper:
                 f"deleting nothing this run: {error}",
                 extra={ev.EVENT: ev.USAGE_UNAVAILABLE, ev.REASON: str(error)},
             )
-        for unparsed in self._in_use.unparsed:
-            self._log.warning(
-                f"image reference not understood, ignored: {unparsed}",
-                extra={ev.EVENT: ev.REFERENCE_IGNORED},
-            )
 
     def sweep_repository(self, repository: Repository) -> RepositoryResult:
         """Plan and (unless dry run) delete in one repository. Never raises for AWS errors."""
@@ -257,9 +263,15 @@ class Sweeper:
                 now=self.summary.started_at,
                 facts=self._facts(repository, images),
             )
+            gone: set[str] = set()
+            if self._approved is not None:
+                plan = _only_approved(plan, self._approved.get(repository.name, frozenset()))
             if not self.summary.dry_run and plan.expired:
-                plan = self._recheck_untagged(repository.name, plan)
+                plan, gone = self._recheck(repository.name, plan)
             result.plan = plan
+            result.uncertain = next(
+                (d.reason for d in plan.decisions if d.protection is Protection.UNCERTAIN), None
+            )
             self._count_plan(plan, result)
             for decision in plan.decisions:
                 if decision.protection is not None:
@@ -274,7 +286,7 @@ class Sweeper:
                         },
                     )
             if plan.expired:
-                self._delete(repository.name, plan, result)
+                self._delete(repository.name, plan, result, gone)
         except RepositoryGone:
             result.status, result.reason = SKIPPED, "repository was deleted during the run"
         except planner.OverrideError as error:
@@ -282,6 +294,9 @@ class Sweeper:
         except (ClientError, BotoCoreError) as error:
             result.status, result.reason = FAILED, str(error)
             result.error_code = error_code(error)
+        except Exception as error:  # one repository's surprise must not stop the others
+            result.status, result.reason = FAILED, f"{type(error).__name__}: {error}"
+            result.error_code = type(error).__name__
         return result
 
     def _facts(self, repository: Repository, images: list[Image]) -> planner.RepositoryFacts:
@@ -299,24 +314,31 @@ class Sweeper:
             uncertain=uncertain,
         )
 
-    def _recheck_untagged(self, repository: str, plan: RepositoryPlan) -> RepositoryPlan:
-        """Untagged images are deleted by digest: first make sure nobody tagged them meanwhile."""
-        untagged = [d.image.digest for d in plan.expired if not d.image.tags]
-        if not untagged:
-            return plan
-        current = self._registry.current_images(repository, untagged)
+    def _recheck(self, repository: str, plan: RepositoryPlan) -> tuple[RepositoryPlan, set[str]]:
+        """Read the repository's tags again right before deleting anything.
+
+        An expired image whose tags changed since the listing is kept: it was tagged or
+        retagged during the run. Returns the plan with those kept, and the digests already gone.
+        """
+        current = self._registry.current_tags(repository)
+        gone = {d.image.digest for d in plan.expired} - set(current)
         decisions = []
         for decision in plan.decisions:
             now = current.get(decision.image.digest)
-            if decision.action is Action.EXPIRE and not decision.image.tags and now and now.tags:
+            if (
+                decision.action is Action.EXPIRE
+                and now is not None
+                and now != set(decision.image.tags)
+            ):
+                listed = ", ".join(sorted(now)) or "none"
                 decision = Decision(
-                    now,
+                    replace(decision.image, tags=tuple(sorted(now))),
                     Action.KEEP,
-                    f"kept: tagged {', '.join(now.tags)} during the run",
+                    f"kept: its tags changed during the run (now: {listed})",
                     protection=Protection.CHANGED_DURING_RUN,
                 )
             decisions.append(decision)
-        return replace(plan, decisions=tuple(decisions))
+        return replace(plan, decisions=tuple(decisions)), gone
 
     def _count_plan(self, plan: RepositoryPlan, result: RepositoryResult) -> None:
         result.images_expired = len(plan.expired)
@@ -325,34 +347,31 @@ class Sweeper:
             if decision.protection is not None:
                 result.kept_by_protection[decision.protection.value] += 1
 
-    def _delete(self, repository: str, plan: RepositoryPlan, result: RepositoryResult) -> None:
+    def _delete(
+        self, repository: str, plan: RepositoryPlan, result: RepositoryResult, gone: set[str]
+    ) -> None:
         """Delete in waves: indexes before their children, subjects before their referrers.
 
-        An image waits until everything it follows is deleted; if that fails, it stays.
+        After each wave the images are described again: only an image that is really gone
+        counts as deleted and lets what follows it go. An image that stays (its delete failed,
+        or it gained a tag) keeps everything that follows it.
         """
-        remaining = list(plan.expired)
+        remaining = [d for d in plan.expired if d.image.digest not in gone]
         if self.summary.dry_run:
             for decision in remaining:
                 self._audit(ev.IMAGE_EXPIRED_DRY_RUN, repository, decision)
             return
-        deleted: set[str] = set()
+        deleted = set(gone)
+        stuck: list[Decision] = []
         while remaining:
             wave = [d for d in remaining if all(f in deleted for f in d.follows)]
             if not wave:
                 break
             remaining = [d for d in remaining if d not in wave]
-            ids_by_image = {d.image.digest: _image_ids(d.image) for d in wave}
             outcome = self._registry.delete(
-                repository, [image_id for ids in ids_by_image.values() for image_id in ids]
+                repository, [image_id for d in wave for image_id in _image_ids(d.image)]
             )
             result.delete_failures.extend(outcome.failures)
-            done = {_id_key(image_id) for image_id in outcome.deleted}
-            for decision in wave:
-                if all(_id_key(i) in done for i in ids_by_image[decision.image.digest]):
-                    deleted.add(decision.image.digest)
-                    result.images_deleted += 1
-                    result.bytes_reclaimed += decision.image.size_bytes
-                    self._audit(ev.IMAGE_DELETED, repository, decision)
             for failure in outcome.failures:
                 self._log.error(
                     f"delete failed in {repository}: {failure.image_id} {failure.code}",
@@ -364,10 +383,19 @@ class Sweeper:
                         "failureReason": failure.reason,
                     },
                 )
-        for decision in remaining:
+            still_there = self._registry.current_tags(repository)
+            for decision in wave:
+                if decision.image.digest in still_there:
+                    stuck.append(decision)
+                    continue
+                deleted.add(decision.image.digest)
+                result.images_deleted += 1
+                result.bytes_reclaimed += decision.image.size_bytes
+                self._audit(ev.IMAGE_DELETED, repository, decision)
+        for decision in stuck + remaining:
             self._log.warning(
-                f"not deleted: {decision.image.label()} in {repository}: what it belongs to "
-                "could not be deleted",
+                f"not deleted: {decision.image.label()} in {repository} is still there, or "
+                "what it belongs to is",
                 extra={
                     ev.EVENT: ev.IMAGE_DELETE_SKIPPED,
                     ev.REPOSITORY: repository,
@@ -432,6 +460,22 @@ class Sweeper:
             yield annotate
 
 
+def _only_approved(plan: RepositoryPlan, approved: frozenset[str]) -> RepositoryPlan:
+    """Keep what a person did not see expire in the plan they confirmed."""
+    decisions = tuple(
+        Decision(
+            d.image,
+            Action.KEEP,
+            "kept: not in the plan that was confirmed",
+            protection=Protection.CHANGED_DURING_RUN,
+        )
+        if d.action is Action.EXPIRE and d.image.digest not in approved
+        else d
+        for d in plan.decisions
+    )
+    return replace(plan, decisions=decisions)
+
+
 def sweeper_for(
     target: AwsTarget,
     settings: Settings,
@@ -440,6 +484,7 @@ def sweeper_for(
     dry_run: bool,
     tracer: Any | None = None,
     run_id: str | None = None,
+    approved: Mapping[str, frozenset[str]] | None = None,
 ) -> Sweeper:
     """A Sweeper whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`."""
     return Sweeper(
@@ -450,6 +495,7 @@ def sweeper_for(
         tracer=tracer,
         run_id=run_id,
         images_in_use=lambda: images_in_use(settings, target.client),
+        approved=approved,
     )
 
 
@@ -462,9 +508,3 @@ def _image_ids(image: Image) -> list[dict[str, str]]:
     if image.tags:
         return [{"imageDigest": image.digest, "imageTag": tag} for tag in image.tags]
     return [{"imageDigest": image.digest}]
-
-
-def _id_key(image_id: dict[str, str]) -> tuple[str, str]:
-    if "imageTag" in image_id:
-        return ("tag", image_id["imageTag"])
-    return ("digest", image_id.get("imageDigest", ""))

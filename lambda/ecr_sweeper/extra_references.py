@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ecr_sweeper.references import looks_like_ecr
+
 S3_PREFIX = "s3://"
 SSM_PREFIX = "ssm:"
 
@@ -34,7 +36,11 @@ def read_document(location: str, client_for: Any) -> str:
     if location.startswith(S3_PREFIX):
         bucket, _, key = location[len(S3_PREFIX) :].partition("/")
         body = client_for("s3").get_object(Bucket=bucket, Key=key)["Body"]
-        return str(body.read().decode("utf-8"))
+        data = body.read()
+        try:
+            return str(data.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise ExtraReferencesError(f"{location}: not UTF-8 text ({error})") from error
     name = location[len(SSM_PREFIX) :]
     response = client_for("ssm").get_parameter(Name=name, WithDecryption=True)
     return str(response["Parameter"]["Value"])
@@ -51,11 +57,18 @@ def parse_document(text: str, location: str) -> Iterator[tuple[str, str]]:
         raise ExtraReferencesError(f'{location}: expected {{"images": [...]}} or a JSON list')
     for entry in entries:
         if isinstance(entry, str):
-            yield entry, f"extra references ({location})"
+            image, holder = entry, f"extra references ({location})"
         elif isinstance(entry, dict) and isinstance(entry.get("image"), str):
-            yield entry["image"], str(entry.get("holder") or f"extra references ({location})")
+            image = entry["image"]
+            holder = str(entry.get("holder") or f"extra references ({location})")
         else:
             raise ExtraReferencesError(
                 f"{location}: entry {entry!r} is neither an image reference string nor "
                 '{"image": "...", "holder": "..."}'
             )
+        if not looks_like_ecr(image):
+            raise ExtraReferencesError(
+                f"{location}: {image!r} is not a private ECR image URI "
+                "(ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG][@sha256:DIGEST])"
+            )
+        yield image, holder

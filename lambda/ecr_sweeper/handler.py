@@ -51,7 +51,7 @@ def _missing_settings() -> str:
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_json(os.environ.get(ENVIRONMENT_VARIABLE) or _missing_settings())
-    dry_run = settings.dry_run or requested_dry_run(event)
+    dry_run = requested_dry_run(event) or settings.dry_run
     logger.set_correlation_id(context.aws_request_id)
     logger.append_keys(**{ev.RUN_ID: context.aws_request_id, ev.DRY_RUN: dry_run})
     sweeper = sweeper_for(

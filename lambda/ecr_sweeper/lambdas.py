@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 
 class LambdaImages:
     """Image references of every function version with PackageType Image (aliases point at
@@ -21,7 +23,12 @@ class LambdaImages:
                     continue
                 name, version = function["FunctionName"], function.get("Version", "$LATEST")
                 holder = f"Lambda function {name}:{version}"
-                response = self._client.get_function(FunctionName=name, Qualifier=version)
+                try:
+                    response = self._client.get_function(FunctionName=name, Qualifier=version)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                        continue  # deleted since it was listed: it holds no image any more
+                    raise
                 code = response.get("Code", {})
                 for key in ("ImageUri", "ResolvedImageUri"):
                     if code.get(key):

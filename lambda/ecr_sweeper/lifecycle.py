@@ -32,6 +32,9 @@ MAX_POLICY_CHARACTERS = 30_720
 """ECR accepts lifecycle policy text of at most 30,720 characters."""
 MAX_WILDCARDS = 4
 """ECR accepts at most four '*' in one tagPatternList entry."""
+MAX_COUNT_NUMBER = 1_000_000
+"""Beyond any image count (ECR's quota is 100,000 per repository) or day count worth meaning;
+larger numbers would overflow date arithmetic."""
 MAX_TAG_LENGTH = 300
 """An ECR image tag has at most 300 characters, so a longer list entry could never match."""
 
@@ -398,10 +401,10 @@ def _check_selection(selection: Selection, where: str) -> None:
             "only with sinceImagePushed or sinceImagePulled"
         )
     number = selection.count_number
-    if not _is_whole(number) or number < 1:
+    if not _is_whole(number) or not 1 <= number <= MAX_COUNT_NUMBER:
         raise PolicyError(
-            f"{where}: selection.countNumber: expected a whole number of 1 or more, got "
-            f"{json.dumps(number, default=repr)}"
+            f"{where}: selection.countNumber: expected a whole number from 1 to "
+            f"{MAX_COUNT_NUMBER}, got {json.dumps(number, default=repr)}"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 ECR_REPOSITORY_ACTIONS: tuple[str, ...] = (
     "ecr:DescribeImages",
     "ecr:BatchGetImage",
+    "ecr:ListImages",
     "ecr:BatchDeleteImage",
     "ecr:ListTagsForResource",
 )

@@ -82,12 +82,13 @@ def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> Re
     if skip_value is not None and skip_value.strip().lower() not in ("true", "false"):
         raise OverrideError(f"{SKIP_TAG}={skip_value!r}: expected true or false")
     notes: list[str] = []
-    keep = _tag_number(resource_tags, KEEP_TAGGED_TAG, 1)
-    grace = _tag_number(resource_tags, UNTAGGED_GRACE_TAG, 1)
-    minimum_age = _tag_number(resource_tags, MINIMUM_AGE_TAG, 0)
+    keep = _tag_number(resource_tags, KEEP_TAGGED_TAG, 1, 10000)
+    grace = _tag_number(resource_tags, UNTAGGED_GRACE_TAG, 1, 3650)
+    minimum_age = _tag_number(resource_tags, MINIMUM_AGE_TAG, 0, 3650)
     if settings.lifecycle_policy is not None and (keep is not None or grace is not None):
         notes.append(
-            f"{KEEP_TAGGED_TAG} and {UNTAGGED_GRACE_TAG} are ignored: a lifecyclePolicy is set"
+            f"a lifecyclePolicy is set: {KEEP_TAGGED_TAG} is ignored, and {UNTAGGED_GRACE_TAG} "
+            "only sets the grace period of orphaned referrers"
         )
         keep = None
     effective = replace(
@@ -269,12 +270,21 @@ def _follow(
 ) -> None:
     """Keep everything a kept image needs; what nothing kept needs goes with its image.
 
-    Orphaned referrers (their subject is gone) are kept through the grace period first, so that
-    what they in turn need is kept with them.
+    Orphaned OCI referrers (their subject is gone) are kept through the grace period first, so
+    that what they in turn need is kept with them. A cosign-tagged artifact whose subject is not
+    in this repository is always kept: its subject may live in another repository.
     """
     for digest in sorted(graph.subject):
         subject = graph.subject[digest]
         if digest in decided or subject in images:
+            continue
+        if images[digest].subject_digest is None:
+            decided[digest] = _kept(
+                images[digest],
+                Protection.REFERRER,
+                f"cosign artifact for {subject[:19]}, which is not in this repository: cosign "
+                "can keep signatures in a separate repository, so its subject may be alive",
+            )
             continue
         age = now - images[digest].pushed_at
         if age <= rules.orphan_grace:
@@ -343,10 +353,11 @@ def _kept(image: Image, protection: Protection, reason: str) -> Decision:
     return Decision(image, Action.KEEP, f"kept: {reason}", protection=protection)
 
 
-def _tag_number(tags: Mapping[str, str], key: str, low: int) -> int | None:
+def _tag_number(tags: Mapping[str, str], key: str, low: int, high: int) -> int | None:
     value = tags.get(key)
     if value is None:
         return None
-    if not value.strip().isdigit() or int(value) < low:
-        raise OverrideError(f"{key}={value!r}: expected a whole number of at least {low}")
-    return int(value)
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise OverrideError(f"{key}={value!r}: expected a whole number from {low} to {high}")
+    return int(text)

@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _ECR_HOST = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
+    r"^(?P<account>[0-9]{12})\.dkr[.-]ecr(-fips)?\.(?P<region>[a-z0-9-]+)\."
+    r"(amazonaws\.com(\.cn)?|on\.aws|c2s\.ic\.gov|sc2s\.sgov\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$"
 )
+"""Private ECR registry hosts: IPv4 and dual-stack, FIPS, China and the isolated partitions."""
+_LOOKS_LIKE_ECR = re.compile(r"dkr[.-]ecr", re.IGNORECASE)
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -30,16 +33,23 @@ class ReferenceError(ValueError):
     """A string that is not an image reference."""
 
 
+def looks_like_ecr(text: str) -> bool:
+    """Whether a string seems to name a private ECR image, parsed or not."""
+    return bool(_LOOKS_LIKE_ECR.search(text))
+
+
 def parse_reference(text: str) -> ImageReference:
     """Split `[host/]repo[:tag][@sha256:…]`; the host tells the ECR account and region."""
     reference = text.strip()
     digest = None
     if "@" in reference:
         reference, digest = reference.rsplit("@", 1)
+        digest = digest.lower()
         if not _DIGEST.fullmatch(digest):
             raise ReferenceError(f"{text!r}: the part after '@' is not a sha256 digest")
     host, _, path = reference.partition("/")
     registry = None
+    host = host.lower().removesuffix(":443")
     match = _ECR_HOST.fullmatch(host)
     if match and path:
         registry = (match.group("account"), match.group("region"))
@@ -62,15 +72,19 @@ class InUse:
         default_factory=dict
     )
     unparsed: list[str] = field(default_factory=list)
+    """References that may name an ECR image but can't be read: a run with any deletes nothing."""
 
     def add(self, text: str, holder: str) -> None:
-        """Record one reference; a string that names no ECR image is remembered, not fatal."""
+        """Record one reference. One that seems to be ECR but can't be read is a problem the
+        caller must not ignore (see `unreadable`); any other non-ECR image is not ours."""
         try:
             reference = parse_reference(text)
         except ReferenceError:
             self.unparsed.append(f"{text} ({holder})")
             return
         if reference.registry is None:
+            if looks_like_ecr(text):
+                self.unparsed.append(f"{text} ({holder})")
             return
         key = (*reference.registry, reference.repository)
         by_digest, by_tag = self.by_repository.setdefault(key, ({}, {}))

@@ -223,6 +223,13 @@ class Settings:
     def from_context(cls, context: Mapping[str, Any], base_dir: Path | None = None) -> Settings:
         """Validate the settings among CDK context keys; reads `lifecyclePolicyFile` if given."""
         own = {key: value for key, value in context.items() if _OWN_KEY.fullmatch(key)}
+        misspelled = [
+            f"{key}: settings are camelCase; did you mean {_NORMALIZED[_normalized(key)]!r}?"
+            for key in context
+            if not _OWN_KEY.fullmatch(key) and _normalized(key) in _NORMALIZED
+        ]
+        if misspelled:
+            raise SettingsError(misspelled)
         policy_file = own.pop(POLICY_FILE_KEY, None)
         if policy_file not in (None, ""):
             if own.get("lifecyclePolicy") not in (None, ""):
@@ -313,6 +320,14 @@ _SPECS: dict[str, _Spec] = {
 }
 POLICY_FILE_KEY = "lifecyclePolicyFile"
 SETTING_KEYS: tuple[str, ...] = (*_SPECS, POLICY_FILE_KEY)
+
+
+def _normalized(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+_NORMALIZED = {_normalized(key): key for key in SETTING_KEYS}
+"""dry_run, dry-run and DryRun would otherwise be taken for CDK's keys and silently ignored."""
 
 
 def describe_settings() -> list[tuple[str, str]]:

@@ -28,7 +28,11 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
         (names.BYTES_EXPIRED, MetricUnit.Bytes, summary.total("bytes_expired")),
         (names.BYTES_RECLAIMED, MetricUnit.Bytes, summary.total("bytes_reclaimed")),
         (names.DELETE_FAILURES, count, summary.delete_failures),
-        (names.FAILED_REPOSITORIES, count, summary.failed_repositories),
+        (
+            names.FAILED_REPOSITORIES,
+            count,
+            summary.failed_repositories + summary.uncertain_repositories,
+        ),
         (names.RUN_DURATION_SECONDS, MetricUnit.Seconds, summary.duration_seconds),
         (names.RUN_COMPLETED, count, 1),
     ]

@@ -46,4 +46,9 @@ def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse
             ) from error
         except ExtraReferencesError as error:
             raise UsageUnavailable(str(error)) from error
+    if in_use.unparsed:
+        raise UsageUnavailable(
+            f"{len(in_use.unparsed)} image reference(s) in use could not be read, e.g. "
+            f"{in_use.unparsed[0]}"
+        )
     return in_use

@@ -80,7 +80,11 @@ def test_every_custom_metric_is_read_with_the_handlers_dimensions(
 def test_alarms_never_read_dry_runs(default_app: Synthesized) -> None:
     alarm_refs = [ref for ref in metric_references(default_app.template) if ref.source == "alarm"]
     custom = [ref for ref in alarm_refs if ref.namespace == default_app.settings.metrics_namespace]
-    assert {ref.name for ref in custom} == {names.DELETE_FAILURES, names.RUN_COMPLETED}
+    assert {ref.name for ref in custom} == {
+        names.DELETE_FAILURES,
+        names.FAILED_REPOSITORIES,
+        names.RUN_COMPLETED,
+    }
     assert all(ref.dimension_map[names.MODE_DIMENSION] == names.MODE_LIVE for ref in custom)
 
 
@@ -136,9 +140,10 @@ def test_dry_runs_are_shown_apart(default_app: Synthesized) -> None:
     assert all(names.MODE_DRY_RUN in row for row in rows)
 
 
-def test_alarm_status_panel_lists_the_four_alarms(default_app: Synthesized) -> None:
+def test_alarm_status_panel_lists_every_alarm(default_app: Synthesized) -> None:
     widget = _widgets(default_app)["Alarms"]
-    assert len(widget["properties"]["alarms"]) == 4
+    alarms = default_app.resources("AWS::CloudWatch::Alarm")
+    assert len(widget["properties"]["alarms"]) == len(alarms) == 5
 
 
 def test_log_queries_read_the_functions_log_group_and_its_records(

@@ -358,9 +358,15 @@ def _period(alarm: dict[str, Any]) -> int:
     return int(query["MetricStat"]["Period"])
 
 
-def test_four_alarms_with_their_thresholds(default_app: Synthesized) -> None:
+def test_five_alarms_with_their_thresholds(default_app: Synthesized) -> None:
     alarms = _alarms(default_app)
-    assert set(alarms) == {"FunctionErrors", "DeleteFailures", "NoRecentRun", "DurationNearTimeout"}
+    assert set(alarms) == {
+        "FunctionErrors",
+        "DeleteFailures",
+        "FailedRepositories",
+        "NoRecentRun",
+        "DurationNearTimeout",
+    }
     shape = {
         name: (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"])
         for name, a in alarms.items()
@@ -368,6 +374,7 @@ def test_four_alarms_with_their_thresholds(default_app: Synthesized) -> None:
     assert shape == {
         "FunctionErrors": ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
         "DeleteFailures": ("GreaterThanThreshold", 0, "notBreaching"),
+        "FailedRepositories": ("GreaterThanThreshold", 0, "notBreaching"),
         "NoRecentRun": ("LessThanThreshold", 1, "breaching"),
         "DurationNearTimeout": ("GreaterThanThreshold", 0.8 * 900 * 1000, "notBreaching"),
     }
@@ -402,7 +409,7 @@ def test_alarm_windows_are_within_cloudwatch_limits(default_app: Synthesized) ->
 
 def test_custom_metric_alarms_read_live_runs_only(custom_app: Synthesized) -> None:
     alarms = _alarms(custom_app)
-    for name in ("DeleteFailures", "NoRecentRun"):
+    for name in ("DeleteFailures", "FailedRepositories", "NoRecentRun"):
         [query] = alarms[name]["Metrics"]
         metric = query["MetricStat"]["Metric"]
         assert metric["Namespace"] == "Platform/EcrSweeper"
@@ -412,6 +419,9 @@ def test_custom_metric_alarms_read_live_runs_only(custom_app: Synthesized) -> No
         }
     assert alarms["DeleteFailures"]["Metrics"][0]["MetricStat"]["Metric"]["MetricName"] == (
         metrics_catalog.DELETE_FAILURES
+    )
+    assert alarms["FailedRepositories"]["Metrics"][0]["MetricStat"]["Metric"]["MetricName"] == (
+        metrics_catalog.FAILED_REPOSITORIES
     )
 
 

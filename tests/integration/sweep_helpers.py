@@ -51,6 +51,7 @@ def sweeper(
     logger: logging.Logger | None = None,
     page_size: int = PAGE_SIZE,
     tracer: Any | None = None,
+    approved: dict[str, frozenset[str]] | None = None,
 ) -> Sweeper:
     """The engine on the emulator, as the handler wires it, with the run starting at NOW."""
     chosen = settings or Settings()
@@ -66,6 +67,7 @@ def sweeper(
         dry_run=dry_run,
         clock=lambda: NOW,
         tracer=tracer,
+        approved=approved,
         images_in_use=lambda: images_in_use(chosen, target.client),
     )
 

@@ -145,6 +145,14 @@ def test_a_bad_event_is_refused_before_anything_is_touched(
     assert remaining(local_ecr, "web") == before
 
 
+def test_a_bad_event_is_refused_even_when_the_settings_say_dry_run(
+    handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, Settings(dry_run=True).to_json())
+    with pytest.raises(handler.EventError, match="unknown key 'dryrun'"):
+        invoke(handler, {"dryrun": False})
+
+
 def test_settings_are_validated_again_at_start(
     handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:

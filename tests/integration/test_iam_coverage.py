@@ -65,7 +65,10 @@ def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
     local_ecr.client("lambda").create_function(
-        FunctionName="fn", Role=role, PackageType="Image", Code={"ImageUri": "x.dkr.ecr/app:v2"}
+        FunctionName="fn",
+        Role=role,
+        PackageType="Image",
+        Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v2"},
     )
     document = json.dumps({"images": []})
     if extra.startswith("s3://"):

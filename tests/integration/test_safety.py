@@ -95,6 +95,7 @@ def test_an_index_that_cannot_be_fetched_keeps_its_whole_repository(
     assert remaining(local_ecr, "plain") == {}, "other repositories are still swept"
     multi = next(r for r in summary.results if r.repository == "multi")
     assert multi.kept_by_protection["uncertain"] == len(before)
+    assert (summary.uncertain_repositories, summary.failures) == (1, 1), "a held run is no success"
     assert "BatchGetImage failed" in multi.plan.decisions[0].reason  # type: ignore[union-attr]
 
 
@@ -114,15 +115,17 @@ def test_signatures_sboms_and_referrers_follow_their_subject(
         followers[name].append(
             push(local_ecr, "app", make.referrer(subject, SPDX_JSON), None, days)
         )
-    gone = "sha256-" + "e" * 64
-    old_orphan = push(local_ecr, "app", make.cosign("sig"), f"{gone}.sig", 5)
-    young_orphan = push(local_ecr, "app", make.cosign("att"), f"{gone}.att", 0.2)
+    never_pushed = make.image(oci=True)
+    old_orphan = push(local_ecr, "app", make.referrer(never_pushed, SPDX_JSON), None, 5)
+    young_orphan = push(local_ecr, "app", make.referrer(never_pushed, SPDX_JSON), None, 0.2)
+    elsewhere = cosign_tag("sha256:" + "e" * 64, "sig")  # cosign's COSIGN_REPOSITORY layout
+    signature_of_elsewhere = push(local_ecr, "app", make.cosign("sig"), elsewhere, 90)
     settings = Settings(keep_tagged_images=1, protected_tags=("latest", "sha256-*"))
     summary = sweep(local_ecr, settings)
     left = set(remaining(local_ecr, "app"))
-    assert left == {new.digest, *followers["new"], young_orphan}
+    assert left == {new.digest, *followers["new"], young_orphan, signature_of_elsewhere}
     assert old_orphan not in left
-    assert summary.results[0].kept_by_protection["referrer"] == 4
+    assert summary.results[0].kept_by_protection["referrer"] == 5
     assert summary.failures == 0
 
 
@@ -200,6 +203,7 @@ def test_when_images_in_use_cannot_be_listed_nothing_is_deleted(
     summary = sweep(local_ecr)
     assert len(remaining(local_ecr, "app")) == 1
     assert summary.results[0].kept_by_protection["uncertain"] == 1
+    assert summary.to_dict()["repositoriesUncertain"] == summary.failures == 1
     assert "images in use could not be read from ECS" in summary.results[0].plan.decisions[0].reason  # type: ignore[union-attr]
 
 
@@ -218,6 +222,32 @@ def test_a_tag_added_before_the_delete_saves_a_tagged_image(
     summary = sweeper(local_ecr, KEEP_ONE, client=client).run()
     assert remaining(local_ecr, "app")[old.digest] == ("hotfix",)
     assert summary.failures == 0
+
+
+def test_a_subject_that_survives_its_delete_keeps_its_signature_and_sbom(
+    local_ecr: LocalEcr, make: ManifestFactory
+) -> None:
+    old = make.image(oci=True)
+    push(local_ecr, "app", old, "v1", 30)
+    push(local_ecr, "app", make.image(compact=True), "v2", 2)
+    signature = push(local_ecr, "app", make.cosign("sig"), cosign_tag(old.digest, "sig"), 30)
+    sbom = push(local_ecr, "app", make.referrer(old, SPDX_JSON), None, 30)
+    client = local_ecr.client("ecr")
+    calls = {"BatchDeleteImage": 0}
+
+    def tag_just_before_the_first_delete(**_: Any) -> None:
+        calls["BatchDeleteImage"] += 1
+        if calls["BatchDeleteImage"] == 1:
+            local_ecr.push_image("app", old.body, "hotfix", pushed_at=ago(30))
+
+    client.meta.events.register_first(
+        "before-call.ecr.BatchDeleteImage", tag_just_before_the_first_delete
+    )
+    summary = sweeper(local_ecr, KEEP_ONE, client=client).run()
+    left = remaining(local_ecr, "app")
+    assert left[old.digest] == ("hotfix",)
+    assert signature in left and sbom in left, "followers stay while their subject stays"
+    assert summary.total("images_deleted") == 0 and calls["BatchDeleteImage"] == 1
 
 
 def test_a_tag_moved_to_a_new_image_before_the_delete_deletes_neither(
@@ -248,11 +278,10 @@ def test_an_untagged_image_tagged_during_the_run_is_kept(
     push(local_ecr, "app", leftover, None, 30)
     client = local_ecr.client("ecr")
 
-    def tag_after_listing(params: dict[str, Any], **_: Any) -> None:
-        if "imageIds" in params:  # the re-check right before the delete
-            local_ecr.push_image("app", leftover.body, "rescued", pushed_at=ago(30))
+    def tag_before_the_recheck(**_: Any) -> None:
+        local_ecr.push_image("app", leftover.body, "rescued", pushed_at=ago(30))
 
-    client.meta.events.register("provide-client-params.ecr.DescribeImages", tag_after_listing)
+    client.meta.events.register_first("before-call.ecr.ListImages", tag_before_the_recheck)
     summary = sweeper(local_ecr, client=client).run()
     assert remaining(local_ecr, "app") == {leftover.digest: ("rescued",)}
     assert summary.results[0].kept_by_protection["changed-during-run"] == 1

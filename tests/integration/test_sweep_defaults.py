@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from sweep_helpers import NOW, build_registry, default_keeps, push, remaining, sweep
+from sweep_helpers import NOW, build_registry, default_keeps, push, remaining, sweep, sweeper
 
 from ecr_sweeper.settings import Settings
 from local_ecr import LocalEcr
@@ -52,3 +52,13 @@ def test_images_pushed_during_the_run_are_kept(local_ecr: LocalEcr) -> None:
     left = remaining(local_ecr, "app")
     assert late in left and len(left) == 3, "the late push must not push v1 out of the newest two"
     assert summary.kept_by_protection["changed-during-run"] == 1
+
+
+def test_a_confirmed_plan_bounds_what_the_live_run_deletes(local_ecr: LocalEcr) -> None:
+    """What expired after the person said yes (not in the plan they saw) is kept."""
+    factory = ManifestFactory(random.Random(6))
+    seen = push(local_ecr, "app", factory.image(compact=True), None, days_ago=5)
+    unseen = push(local_ecr, "app", factory.image(compact=True), None, days_ago=6)
+    summary = sweeper(local_ecr, approved={"app": frozenset({seen})}).run()
+    assert set(remaining(local_ecr, "app")) == {unseen}
+    assert summary.results[0].kept_by_protection["changed-during-run"] == 1

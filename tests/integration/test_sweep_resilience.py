@@ -27,7 +27,8 @@ def test_every_page_is_read_and_deletes_go_100_at_a_time(local_ecr: LocalEcr) ->
     assert summary.total("images_scanned") == 1150
     assert summary.total("images_deleted") == 1150
     assert remaining(local_ecr, "big") == {}
-    assert calls["DescribeImages"] == 2 + 12, "2 listing pages of 1000, then 12 re-checks of 100"
+    assert calls["DescribeImages"] == 2, "2 pages of 1000"
+    assert calls["ListImages"] == 2 + 1, "re-check before deleting (2 pages), verify after (1)"
     assert calls["BatchDeleteImage"] == 12
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,54 @@ def test_evaluate_reads_aws_cli_output_offline(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["expired"] == ["sha256:" + "b" * 64]
+
+
+def run_on_terminal(local_ecr: LocalEcr, answer: str) -> str:
+    """`ecr-sweeper sweep` on a pseudo-terminal, answering its confirmation prompt."""
+    import pty
+    import select
+
+    primary, secondary = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    process = subprocess.Popen(
+        [str(CLI), "sweep", *target(local_ecr)],
+        cwd=ROOT,
+        env=environment,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    output = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([primary], [], [], 60)
+        if not ready:
+            process.kill()
+            raise AssertionError(f"no prompt: {output.decode(errors='replace')}")
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"Type 'yes' to continue" in output:
+            os.write(primary, answer.encode() + b"\n")
+            answered = True
+    process.wait(timeout=60)
+    os.close(primary)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output.decode(errors="replace"))
+    return " ".join(plain.split())
+
+
+def test_on_a_terminal_sweep_asks_first_and_deletes_only_on_yes(local_ecr: LocalEcr) -> None:
+    make = ManifestFactory(random.Random(12))
+    leftover = push(local_ecr, "web", make.image(compact=True), None, 5)
+    refused = run_on_terminal(local_ecr, "no")
+    assert "Delete 1 images?" in refused and "Nothing deleted." in refused
+    assert leftover in remaining(local_ecr, "web")
+    confirmed = run_on_terminal(local_ecr, "yes")
+    assert "deleted 1 images" in confirmed
+    assert remaining(local_ecr, "web") == {}

@@ -390,3 +390,12 @@ def test_canonical_document_round_trips() -> None:
     assert parse_policy(document) == policy
     assert "description" not in document["rules"][1]  # omitted when empty
     assert parse_policy(json.dumps(document)) == policy
+
+
+def test_a_count_too_large_for_date_arithmetic_is_refused() -> None:
+    bad = valid_policy()
+    second_selection(bad)["countNumber"] = 10**12
+    with pytest.raises(
+        PolicyError, match=r"countNumber: expected a whole number from 1 to 1000000"
+    ):
+        parse_policy(bad)

@@ -110,8 +110,10 @@ def test_repository_tags_override_keep_count_and_can_skip() -> None:
 @pytest.mark.parametrize(
     ("tags", "message"),
     [
-        ({planner.KEEP_TAGGED_TAG: "many"}, "expected a whole number of at least 1"),
+        ({planner.KEEP_TAGGED_TAG: "many"}, "expected a whole number from 1 to 10000"),
         ({planner.SKIP_TAG: "yes"}, "expected true or false"),
+        ({planner.UNTAGGED_GRACE_TAG: "\u00b2"}, "expected a whole number from 1 to 3650"),
+        ({planner.MINIMUM_AGE_TAG: "1000000000"}, "expected a whole number from 0 to 3650"),
         ({"ecr-sweeper:keep": "3"}, "unknown override tag 'ecr-sweeper:keep'"),
     ],
 )

@@ -118,14 +118,31 @@ def test_signatures_and_sboms_follow_their_subject() -> None:
 
 
 def test_referrers_are_never_protected_by_their_own_tag_and_orphans_wait_for_the_grace() -> None:
-    gone = "f" * 64
-    orphan_old = image("orphan-old", 3, f"sha256-{gone}.sig")
-    orphan_young = image("orphan-young", 0.5, f"sha256-{gone}.att")
-    result = plan(
-        [orphan_old, orphan_young], RepositoryFacts(), Settings(protected_tags=("sha256-*",))
-    )
-    assert actions(result) == {"orphan-old": ("expire", None), "orphan-young": ("keep", None)}
-    assert "orphaned referrer" in result.decisions[0].reason + result.decisions[1].reason
+    kept = image("app", 1, "v1")
+    signature = image("sig", 3, f"sha256-{kept.digest[7:]}.sig")
+    orphan_old = image("orphan-old", 3, "sbom-old", subject="gone")
+    orphan_young = image("orphan-young", 0.5, subject="gone")
+    settings = Settings(keep_tagged_images=0 + 1, protected_tags=("sha256-*", "sbom-*"))
+    result = plan([kept, signature, orphan_old, orphan_young], RepositoryFacts(), settings)
+    assert actions(result) == {
+        "app": ("keep", None),
+        "sig": ("keep", "referrer"),
+        "orphan-old": ("expire", None),
+        "orphan-young": ("keep", None),
+    }
+    reasons = {d.image.digest: d.reason for d in result.decisions}
+    assert "orphaned referrer" in reasons[digest("orphan-old")]
+    assert "within the grace period of 1 day" in reasons[digest("orphan-young")]
+
+
+def test_cosign_artifacts_whose_subject_is_elsewhere_are_kept() -> None:
+    """cosign's COSIGN_REPOSITORY puts signatures in a repository of their own."""
+    elsewhere = "f" * 64
+    signature = image("sig", 300, f"sha256-{elsewhere}.sig")
+    result = plan([signature], RepositoryFacts())
+    (decision,) = result.decisions
+    assert (decision.action, decision.protection) == (Action.KEEP, Protection.REFERRER)
+    assert "not in this repository" in decision.reason
 
 
 def test_images_in_use_are_kept_by_digest_or_tag_and_name_their_holder() -> None:

@@ -182,3 +182,9 @@ def test_cdk_json_and_the_readme_list_every_setting() -> None:
         assert f"| `{key}` |" in readme, f"README's settings table lacks {key}"
         if key != "lifecyclePolicyFile":
             assert key in context, f"cdk.json lacks {key}"
+
+
+@pytest.mark.parametrize("key", ["dry_run", "dry-run", "DryRun", "DRYRUN"])
+def test_a_setting_in_another_case_style_is_an_error_not_ignored(key: str) -> None:
+    (problem,) = problems_of({key: "true"})
+    assert problem == f"{key}: settings are camelCase; did you mean 'dryRun'?"
