@@ -119,6 +119,19 @@ class SweeperMonitoring(Construct):
             topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
 
+    def _above_zero(self, construct_id: str, metric: str, description: str) -> cloudwatch.Alarm:
+        """An alarm on any live-run count of this metric in an hour."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=self.metric(metric, period=HOUR),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
     def _alarms(self) -> list[cloudwatch.Alarm]:
         timeout_ms = self._settings.function_timeout_seconds * 1000
         not_breaching = cloudwatch.TreatMissingData.NOT_BREACHING
@@ -136,32 +149,18 @@ class SweeperMonitoring(Construct):
                 evaluation_periods=1,
                 treat_missing_data=not_breaching,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._above_zero(
                 "DeleteFailures",
-                alarm_description=(
-                    "A live sweep could not delete some images it meant to delete. They are kept; "
-                    f"see '{ev.IMAGE_DELETE_FAILED}' records for the repositories and error codes."
-                ),
-                metric=self.metric(names.DELETE_FAILURES, period=HOUR),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=not_breaching,
+                names.DELETE_FAILURES,
+                "A live sweep could not delete some images it meant to delete. They are kept; "
+                f"see '{ev.IMAGE_DELETE_FAILED}' records for the repositories and error codes.",
             ),
-            cloudwatch.Alarm(
-                self,
+            self._above_zero(
                 "FailedRepositories",
-                alarm_description=(
-                    "A live sweep failed in some repositories, or deleted nothing there because "
-                    "it could not decide safely (an index or the images in use could not be "
-                    f"read). See '{ev.REPOSITORY_FAILED}' and '{ev.USAGE_UNAVAILABLE}' records."
-                ),
-                metric=self.metric(names.FAILED_REPOSITORIES, period=HOUR),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=not_breaching,
+                names.FAILED_REPOSITORIES,
+                "A live sweep failed in some repositories, or deleted nothing there because it "
+                "could not decide safely (an index or the images in use could not be read). "
+                f"See '{ev.REPOSITORY_FAILED}' and '{ev.USAGE_UNAVAILABLE}' records.",
             ),
             # "No live run completed in 26 h": each hourly datapoint breaches when it holds no
             # RunCompleted (Sum < 1, or no data at all: BREACHING); the alarm needs all 26 of the
