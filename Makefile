@@ -5,11 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 
-# Keep the CDK CLI and jsii offline and quiet (see README, "Offline synth").
+# Keep the CDK CLI and jsii offline and quiet (see README, "Deploy").
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Tests, demo, bench and synth never look for an instance role: nothing leaves 127.0.0.1.
+# (Not for deploy, which may run on an instance with a role.)
+OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
 .PHONY: install demo test lint typecheck synth deploy bench clean
 
@@ -25,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 demo: install
-	$(VENV)/bin/ecr-sweeper demo
+	$(OFFLINE) $(VENV)/bin/ecr-sweeper demo
 
 lint: install
 	$(PY) -m ruff check .
@@ -35,18 +38,18 @@ typecheck: install
 	$(PY) -m mypy
 
 test: install lint typecheck
-	$(PY) -m pytest
+	$(OFFLINE) $(PY) -m pytest
 
 # Synth never needs credentials; fake ones would make the CLI call STS, so drop them.
 synth: install
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
-		$(CDK) synth --quiet
+		$(OFFLINE) $(CDK) synth --quiet
 
 deploy: install
 	$(CDK) deploy
 
 bench: install
-	$(PY) -m bench
+	$(OFFLINE) $(PY) -m bench
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

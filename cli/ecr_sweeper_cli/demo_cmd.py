@@ -11,6 +11,7 @@ from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 from ecr_sweeper_cli.render import console_for_output, render_summary
+from local_ecr.scenarios import accepted_scenarios
 
 DEMO_REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -25,7 +26,11 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "demo", help="seed a local ECR (no AWS account needed) and sweep it with your settings"
     )
-    parser.add_argument("--scenario", default="demo", help="registry to seed (default: demo)")
+    parser.add_argument(
+        "--scenario",
+        default="demo",
+        help=f"registry to seed (default: demo); accepted: {accepted_scenarios()}",
+    )
     add_settings_options(parser)
     parser.set_defaults(func=run)
 

@@ -48,7 +48,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="table (default) or json: the run summary as one JSON document on stdout",
     )  # fmt: skip
     add_settings_options(parser)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every decision to stderr")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log protections, deletions and each repository's result to stderr "
+        "(every decision is in the table or in --output json)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,10 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 the run had failures, 2 bad input.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    plan = commands.add_parser("plan", help="show what a sweep would delete and why (dry run)")
+    plan_help = "show what a sweep would delete and why (always a dry run)"
+    plan = commands.add_parser("plan", help=plan_help, description=plan_help)
     _add_run_options(plan)
     plan.set_defaults(func=run_plan)
-    sweep = commands.add_parser("sweep", help="delete what the plan expires")
+    sweep_help = (
+        "delete what the plan expires (asks on a terminal unless --yes; dryRun in the settings "
+        "makes it a dry run)"
+    )
+    sweep = commands.add_parser("sweep", help=sweep_help, description=sweep_help)
     _add_run_options(sweep)
     sweep.add_argument("--yes", action="store_true", help="don't ask for confirmation")
     sweep.set_defaults(func=run_sweep)
@@ -90,6 +101,12 @@ def execute(
     """One run of the engine with the CLI's settings and AWS target."""
     settings = load_settings(args.config, args.context)
     target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    if not target.has_credentials():
+        raise ConfigError(
+            "no AWS credentials found: configure a profile (--profile) or the AWS_* environment; "
+            "the local emulator accepts any, e.g. AWS_ACCESS_KEY_ID=testing "
+            "AWS_SECRET_ACCESS_KEY=testing"
+        )
     logger = logging.getLogger("ecr_sweeper.run")
     dry = dry_run or settings.dry_run
     return sweeper_for(target, settings, logger, dry_run=dry, approved=approved).run()

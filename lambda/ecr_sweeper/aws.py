@@ -21,6 +21,11 @@ class AwsTarget:
     profile: str | None = None
     endpoint_url: str | None = None
 
+    def has_credentials(self) -> bool:
+        """Whether boto3 finds credentials (environment, profile, instance role, ...)."""
+        session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        return session.get_credentials() is not None
+
     def client(self, service: str) -> Any:
         session = boto3.Session(profile_name=self.profile, region_name=self.region)
         return session.client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)

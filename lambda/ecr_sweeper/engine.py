@@ -352,7 +352,7 @@ class Sweeper:
     ) -> None:
         """Delete in waves: indexes before their children, subjects before their referrers.
 
-        After each wave the images are described again: only an image that is really gone
+        After each wave the repository is listed again: only an image that is really gone
         counts as deleted and lets what follows it go. An image that stays (its delete failed,
         or it gained a tag) keeps everything that follows it.
         """

@@ -20,19 +20,18 @@ CLI = Path(sys.executable).parent / "ecr-sweeper"
 
 
 def run_cli(
-    *args: str, cwd: Path = ROOT, stdin: str | None = None
+    *args: str, cwd: Path = ROOT, stdin: str | None = None, credentials: bool = True
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AWS_", "POWERTOOLS_"))
     }
-    environment.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-    )
+    environment.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    if credentials:
+        environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    else:
+        environment.update(AWS_EC2_METADATA_DISABLED="true")  # no instance-role lookups
     return subprocess.run(
         [str(CLI), *args],
         cwd=cwd,
@@ -99,6 +98,10 @@ def test_bad_input_exits_2_with_one_clear_line(local_ecr: LocalEcr, tmp_path: Pa
     unconfirmed = run_cli("sweep", *target(local_ecr))
     assert unconfirmed.returncode == 2 and "refusing to delete without --yes" in unconfirmed.stderr
     assert run_cli("plan", "--output", "xml").returncode == 2
+    no_credentials = run_cli("plan", *target(local_ecr), credentials=False)
+    assert no_credentials.returncode == 2
+    assert "no AWS credentials found" in no_credentials.stderr
+    assert "Traceback" not in no_credentials.stderr
 
 
 def test_evaluate_reads_aws_cli_output_offline(tmp_path: Path) -> None:
