@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper.settings import SETTING_KEYS, Settings, SettingsError
+from ecr_sweeper.settings import SETTING_KEYS, Settings, SettingsError, unknown_key_message
 
 
 class ConfigError(Exception):
@@ -47,12 +46,7 @@ def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
         if not separator or not key:
             raise ConfigError(f"-c {override!r}: expected KEY=VALUE, e.g. -c keepTaggedImages=5")
         if key.strip() not in SETTING_KEYS:
-            close = difflib.get_close_matches(key.strip(), SETTING_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"-c {key.strip()}: unknown setting{hint}; accepted settings are "
-                + ", ".join(SETTING_KEYS)
-            )
+            raise ConfigError(f"-c {unknown_key_message(key.strip())}")
         context[key.strip()] = value
     try:
         return Settings.from_context(context, base_dir=config.parent)

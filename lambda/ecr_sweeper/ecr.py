@@ -54,7 +54,6 @@ class IndexManifests:
 
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
     problem: str | None = None
-    calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,6 @@ class EcrRegistry:
         result = IndexManifests()
         for start in range(0, len(digests), BATCH_LIMIT):
             batch = digests[start : start + BATCH_LIMIT]
-            result.calls += 1
             try:
                 response = self._client.batch_get_image(
                     repositoryName=repository,

@@ -58,6 +58,10 @@ class RepositoryResult:
     kept_by_protection: Counter[str] = field(default_factory=Counter)
     plan: RepositoryPlan | None = None
 
+    @property
+    def images_kept(self) -> int:
+        return self.images_scanned - self.images_expired
+
     def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "repository": self.repository,
@@ -65,7 +69,7 @@ class RepositoryResult:
             "imagesScanned": self.images_scanned,
             "imagesExpired": self.images_expired,
             "imagesDeleted": self.images_deleted,
-            "imagesKept": self.images_scanned - self.images_expired,
+            "imagesKept": self.images_kept,
             "bytesExpired": self.bytes_expired,
             "bytesReclaimed": self.bytes_reclaimed,
             "deleteFailures": [failure.to_dict() for failure in self.delete_failures],
@@ -144,7 +148,7 @@ class RunSummary:
             "imagesScanned": self.total("images_scanned"),
             "imagesExpired": self.total("images_expired"),
             "imagesDeleted": self.total("images_deleted"),
-            "imagesKept": self.total("images_scanned") - self.total("images_expired"),
+            "imagesKept": self.total("images_kept"),
             "bytesExpired": self.total("bytes_expired"),
             "bytesReclaimed": self.total("bytes_reclaimed"),
             "deleteFailures": self.delete_failures,
@@ -331,11 +335,10 @@ class Sweeper:
                 and now != set(decision.image.tags)
             ):
                 listed = ", ".join(sorted(now)) or "none"
-                decision = Decision(
+                decision = Decision.kept(
                     replace(decision.image, tags=tuple(sorted(now))),
-                    Action.KEEP,
-                    f"kept: its tags changed during the run (now: {listed})",
-                    protection=Protection.CHANGED_DURING_RUN,
+                    Protection.CHANGED_DURING_RUN,
+                    f"its tags changed during the run (now: {listed})",
                 )
             decisions.append(decision)
         return replace(plan, decisions=tuple(decisions)), gone
@@ -463,12 +466,7 @@ class Sweeper:
 def _only_approved(plan: RepositoryPlan, approved: frozenset[str]) -> RepositoryPlan:
     """Keep what a person did not see expire in the plan they confirmed."""
     decisions = tuple(
-        Decision(
-            d.image,
-            Action.KEEP,
-            "kept: not in the plan that was confirmed",
-            protection=Protection.CHANGED_DURING_RUN,
-        )
+        Decision.kept(d.image, Protection.CHANGED_DURING_RUN, "not in the plan that was confirmed")
         if d.action is Action.EXPIRE and d.image.digest not in approved
         else d
         for d in plan.decisions

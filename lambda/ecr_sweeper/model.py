@@ -32,10 +32,6 @@ class Image:
     subject_digest: str | None = None
 
     @property
-    def is_tagged(self) -> bool:
-        return bool(self.tags)
-
-    @property
     def is_index(self) -> bool:
         """A manifest list or OCI image index: its children are other images of the repository."""
         return self.manifest_media_type in INDEX_MEDIA_TYPES
@@ -79,6 +75,11 @@ class Decision:
     protection: Protection | None = None
     follows: tuple[str, ...] = ()
     """Digests that must be deleted before this image: its index, or its subject."""
+
+    @classmethod
+    def kept(cls, image: Image, protection: Protection, reason: str) -> Decision:
+        """A keep that a protection decided, whatever the policy says."""
+        return cls(image, Action.KEEP, f"kept: {reason}", protection=protection)
 
 
 @dataclass(frozen=True)

@@ -187,11 +187,8 @@ def plan_repository(
     by_digest = {image.digest: image for image in images}
     ordered = sorted(by_digest.values(), key=lambda i: (i.pushed_at, i.digest), reverse=True)
     if facts.uncertain is not None:
-        reason = f"kept: nothing is deleted in this repository this run: {facts.uncertain}"
-        decisions = tuple(
-            Decision(image, Action.KEEP, reason, protection=Protection.UNCERTAIN)
-            for image in ordered
-        )
+        reason = f"nothing is deleted in this repository this run: {facts.uncertain}"
+        decisions = tuple(Decision.kept(i, Protection.UNCERTAIN, reason) for i in ordered)
         return RepositoryPlan(repository, decisions, rules.notes)
 
     graph = _Graph.of(by_digest, facts.children)
@@ -240,19 +237,19 @@ def _protection(
         (facts.in_use_by_tag[tag] for tag in image.tags if tag in facts.in_use_by_tag), None
     )
     if holder is not None:
-        return _kept(image, Protection.IN_USE, f"in use by {holder}")
+        return Decision.kept(image, Protection.IN_USE, f"in use by {holder}")
     if image.pushed_at > now:
-        return _kept(image, Protection.CHANGED_DURING_RUN, "pushed after the run started")
+        return Decision.kept(image, Protection.CHANGED_DURING_RUN, "pushed after the run started")
     if image.digest not in graph.subject:
         tag = next(
             (t for t in image.tags for pattern in rules.protected_tags if fnmatchcase(t, pattern)),
             None,
         )
         if tag is not None:
-            return _kept(image, Protection.PROTECTED_TAG, f"tag {tag!r} is protected")
+            return Decision.kept(image, Protection.PROTECTED_TAG, f"tag {tag!r} is protected")
     age = now - image.pushed_at
     if age < rules.minimum_age:
-        return _kept(
+        return Decision.kept(
             image,
             Protection.TOO_YOUNG,
             f"pushed {age.total_seconds() / 86400:.1f} days ago, younger than the minimum age "
@@ -279,7 +276,7 @@ def _follow(
         if digest in decided or subject in images:
             continue
         if images[digest].subject_digest is None:
-            decided[digest] = _kept(
+            decided[digest] = Decision.kept(
                 images[digest],
                 Protection.REFERRER,
                 f"cosign artifact for {subject[:19]}, which is not in this repository: cosign "
@@ -301,7 +298,9 @@ def _follow(
             current = decided.get(needed)
             if current is not None and current.action is Action.KEEP:
                 continue
-            decided[needed] = _kept(images[needed], *_why_needed(graph, holder, needed, images))
+            decided[needed] = Decision.kept(
+                images[needed], *_why_needed(graph, holder, needed, images)
+            )
             pending.append(needed)
     for digest in sorted(images):
         if digest not in decided:
@@ -347,10 +346,6 @@ def _dependent_expiry(
         f"orphaned referrer: its subject {subject[:19]} no longer exists, and it is older "
         f"than the grace period of {lifecycle.days(rules.orphan_grace.days)}",
     )
-
-
-def _kept(image: Image, protection: Protection, reason: str) -> Decision:
-    return Decision(image, Action.KEEP, f"kept: {reason}", protection=protection)
 
 
 def _tag_number(tags: Mapping[str, str], key: str, low: int, high: int) -> int | None:

@@ -209,7 +209,7 @@ class Settings:
         for key, value in values.items():
             spec = _SPECS.get(key)
             if spec is None:
-                problems.append(_unknown_key_message(key))
+                problems.append(unknown_key_message(key))
                 continue
             try:
                 parsed[spec.attribute] = spec.parse(value)
@@ -337,7 +337,8 @@ def describe_settings() -> list[tuple[str, str]]:
     return described
 
 
-def _unknown_key_message(key: str) -> str:
+def unknown_key_message(key: str) -> str:
+    """'KEY: unknown setting (did you mean ...?); accepted settings are ...'"""
     close = difflib.get_close_matches(key, SETTING_KEYS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{key}: unknown setting{hint}; accepted settings are {', '.join(SETTING_KEYS)}"

@@ -20,11 +20,7 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
         (names.IMAGES_SCANNED, count, summary.total("images_scanned")),
         (names.IMAGES_EXPIRED, count, summary.total("images_expired")),
         (names.IMAGES_DELETED, count, summary.total("images_deleted")),
-        (
-            names.IMAGES_KEPT,
-            count,
-            summary.total("images_scanned") - summary.total("images_expired"),
-        ),
+        (names.IMAGES_KEPT, count, summary.total("images_kept")),
         (names.BYTES_EXPIRED, MetricUnit.Bytes, summary.total("bytes_expired")),
         (names.BYTES_RECLAIMED, MetricUnit.Bytes, summary.total("bytes_reclaimed")),
         (names.DELETE_FAILURES, count, summary.delete_failures),
