@@ -10,11 +10,13 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
 
 from ecr_sweeper import metrics_catalog, permissions
 from ecr_sweeper.extra_references import S3_PREFIX, SSM_PREFIX
+from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
 from infra.config import PROJECT_ROOT
 
@@ -23,6 +25,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_DIR = PROJECT_ROOT / "lambda"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
+
+GENERATED_PARAMETER_NAME_BYTES: Final = 128
+"""CloudFormation's generated SSM parameter names (CFN-<logical id>-<suffix>) stay below this."""
 
 ENVIRONMENT_LIMIT_BYTES: Final = 4096
 """Lambda rejects a function whose environment variables (names plus values) exceed 4 KB."""
@@ -235,7 +240,10 @@ class SweeperFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
         environment = function_environment(settings)
-        check_environment_size(environment)
+        # The cursor's name is generated at deploy time; count the longest one it can be.
+        check_environment_size(
+            {**environment, STATE_PARAMETER_VARIABLE: "x" * GENERATED_PARAMETER_NAME_BYTES}
+        )
 
         self.log_group = logs.LogGroup(
             self,
@@ -259,7 +267,18 @@ class SweeperFunction(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
-        self.grants = sweeper_grants(self, settings)
+        self.cursor = ssm.StringParameter(
+            self,
+            "Cursor",
+            string_value="{}",
+            description="ecr-sweeper: the repository the next run starts with, when the last "
+            "run's time budget ran out",
+        )
+        environment[STATE_PARAMETER_VARIABLE] = self.cursor.parameter_name
+        self.grants = [
+            *sweeper_grants(self, settings),
+            Grant("RunCursor", permissions.SSM_CURSOR_ACTIONS, (self.cursor.parameter_arn,)),
+        ]
         for grant in self.grants:
             self.role.add_to_policy(
                 iam.PolicyStatement(

@@ -162,6 +162,14 @@ class SweeperMonitoring(Construct):
                 "could not decide safely (an index or the images in use could not be read). "
                 f"See '{ev.REPOSITORY_FAILED}' and '{ev.USAGE_UNAVAILABLE}' records.",
             ),
+            self._above_zero(
+                "UnfinishedRepositories",
+                names.UNFINISHED_REPOSITORIES,
+                "A live sweep ran out of its time budget before finishing every repository. "
+                "The next run starts with the unfinished ones (see 'repositoriesUnfinished' in "
+                f"the '{ev.RUN_SUMMARY}' record); if this repeats, lower the work per run or "
+                "raise maxConcurrency.",
+            ),
             # "No live run completed in 26 h": each hourly datapoint breaches when it holds no
             # RunCompleted (Sum < 1, or no data at all: BREACHING); the alarm needs all 26 of the
             # last 26 hours to breach, i.e. no hour in the window saw a completed run.
@@ -277,8 +285,13 @@ class SweeperMonitoring(Construct):
             left=[
                 self.metric(names.DELETE_FAILURES, label="images that failed to delete"),
                 self.metric(names.FAILED_REPOSITORIES, label="repositories that failed"),
+                self.metric(
+                    names.UNFINISHED_REPOSITORIES, label="repositories left for the next run"
+                ),
             ],
+            right=[self.metric(names.THROTTLED_CALLS, label="ECR calls throttled (retried)")],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+            right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
         )
         alarm_status = cloudwatch.AlarmStatusWidget(
             title="Alarms", width=8, height=6, alarms=self.alarms

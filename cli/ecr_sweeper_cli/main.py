@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
 from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
+from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT
 from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 
@@ -33,6 +35,24 @@ def _endpoint(value: str) -> str:
     return value
 
 
+def _concurrency(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_CONCURRENCY_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number from 1 to {MAX_CONCURRENCY_LIMIT}"
+        )
+    return int(value)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 10**7:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0, e.g. 600")
+    return seconds
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--region", type=_region, help="AWS region (default: from the profile or environment)"
@@ -48,6 +68,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="table (default) or json: the run summary as one JSON document on stdout",
     )  # fmt: skip
     add_settings_options(parser)
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        metavar="N",
+        help=f"ECR calls in flight at once, 1-{MAX_CONCURRENCY_LIMIT} "
+        "(default: the maxConcurrency setting)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=_seconds,
+        metavar="SECONDS",
+        help="stop starting repositories (and delete batches) after this many seconds and "
+        "report what is unfinished (default: no limit)",
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -109,7 +143,16 @@ def execute(
         )
     logger = logging.getLogger("ecr_sweeper.run")
     dry = dry_run or settings.dry_run
-    return sweeper_for(target, settings, logger, dry_run=dry, approved=approved).run()
+    budget = TimeBudget(args.time_budget) if args.time_budget else None
+    return sweeper_for(
+        target,
+        settings,
+        logger,
+        dry_run=dry,
+        approved=approved,
+        max_concurrency=args.concurrency,
+        budget=budget,
+    ).run()
 
 
 def report(summary: RunSummary, output: str) -> int:

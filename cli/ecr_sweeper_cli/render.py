@@ -76,3 +76,13 @@ def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = T
         f"({_size(data['bytesExpired'] if summary.dry_run else data['bytesReclaimed'])}), "
         f"kept {data['imagesKept']}; failures: {data['failures']}"
     )
+    if summary.unfinished_repositories:
+        console.print(
+            "[yellow]unfinished (time budget ran out):[/yellow] "
+            + ", ".join(summary.unfinished_repositories)
+        )
+    if summary.throttled_calls:
+        console.print(
+            f"ECR throttled {summary.throttled_calls} calls (all retried); calls in flight went "
+            f"down to {summary.lowest_concurrency}"
+        )

@@ -36,6 +36,11 @@ _STATUS_TEXT = {
 }
 
 
+def _discard(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    """A start_response for a call whose response is then lost."""
+    return lambda data: None
+
+
 def _status(code: int) -> str:
     return f"{code} {_STATUS_TEXT.get(code, 'Error')}"
 
@@ -119,11 +124,17 @@ class EmulatorApp:
         decision = self.emulator.faults.decide(info.service, info.operation, ordinal)
         if decision.delay > 0:
             time.sleep(decision.delay)
-        if decision.rule is not None:
+        if decision.rule is not None and decision.rule.kind != "lost":
             return self._fail(environ, start_response, info, decision.rule)
         if info.service == "ecr" and info.protocol == "json" and info.operation in HANDLERS:
-            return self._ecr(start_response, info, environ, body)
-        return self._moto(environ, start_response)
+            served = self._ecr(
+                start_response if decision.rule is None else _discard, info, environ, body
+            )
+        else:
+            served = self._moto(environ, start_response if decision.rule is None else _discard)
+        if decision.rule is not None:
+            return self._fail(environ, start_response, info, decision.rule)
+        return served
 
     @staticmethod
     def _read_body(environ: dict[str, Any]) -> bytes:
@@ -157,7 +168,12 @@ class EmulatorApp:
             params = json.loads(body or b"{}")
             if not isinstance(params, dict):
                 raise EcrError("SerializationException", "Request body must be a JSON object")
-            context = Context(_account_id(info, environ), info.region, self.emulator.clock.now)
+            context = Context(
+                _account_id(info, environ),
+                info.region,
+                self.emulator.clock.now,
+                self.emulator.digest_and_tag_deletes_image,
+            )
             with self.emulator.state_lock:
                 result = HANDLERS[info.operation](params, context)
         except json.JSONDecodeError:
@@ -236,8 +252,10 @@ class EmulatorApp:
                 ecr.faults.error(int(payload.pop("status", 500)), **options)
             elif kind == "drop":
                 ecr.faults.drop_connection(**options)
+            elif kind == "lost":
+                ecr.faults.lose_response(**options)
             else:
-                raise ValueError(f"kind must be throttle, error or drop, got {kind!r}")
+                raise ValueError(f"kind must be throttle, error, drop or lost, got {kind!r}")
             _no_leftovers(payload)
             return {}
         if route == "faults" and method == "DELETE":

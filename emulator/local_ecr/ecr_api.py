@@ -39,6 +39,8 @@ class Context:
     account_id: str
     region: str
     now: Callable[[], datetime]
+    digest_and_tag_deletes_image: bool = False
+    """Which reading of BatchDeleteImage `{imageDigest, imageTag}` to serve (see RepoView)."""
 
 
 @dataclass(frozen=True)
@@ -330,10 +332,13 @@ def batch_delete_image(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     deleted: list[dict[str, str]] = []
     failures: list[dict[str, Any]] = []
     for image_id in ids:
-        removed, failure = view.delete(image_id)
+        removed, failure = view.delete(
+            image_id, digest_and_tag_deletes_image=ctx.digest_and_tag_deletes_image
+        )
         deleted.extend(removed)
         if failure is not None:
             failures.append(failure)
+    view.flush()
     return {"imageIds": deleted, "failures": failures}
 
 

@@ -9,8 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["throttle", "error", "drop"]
-DEFAULT_CODES = {"throttle": "ThrottlingException", "error": "ServerException", "drop": ""}
+FaultKind = Literal["throttle", "error", "drop", "lost"]
+DEFAULT_CODES = {
+    "throttle": "ThrottlingException",
+    "error": "ServerException",
+    "drop": "",
+    "lost": "ServiceUnavailableException",
+}
 
 
 @dataclass
@@ -143,6 +148,31 @@ class Faults:
         """Close the connection without any response."""
         return self._add(
             FaultRule("drop", operation, service, rate, times, _ordinals(on_calls), 0, "", "")
+        )
+
+    def lose_response(
+        self,
+        operation: str | None = None,
+        *,
+        service: str | None = None,
+        rate: float = 1.0,
+        times: int | None = None,
+        on_calls: Iterable[int] | None = None,
+    ) -> FaultRule:
+        """Carry the call out, then answer HTTP 503 as if its response were lost on the way:
+        the client retries a call that already took effect."""
+        return self._add(
+            FaultRule(
+                "lost",
+                operation,
+                service,
+                rate,
+                times,
+                _ordinals(on_calls),
+                503,
+                DEFAULT_CODES["lost"],
+                "Injected lost response: the call was carried out",
+            )
         )
 
     def latency(

@@ -35,4 +35,5 @@ def local_ecr(local_ecr_server: LocalEcr, monkeypatch: pytest.MonkeyPatch) -> Lo
     local_ecr_server.faults.clear()
     local_ecr_server.reset_counters()
     local_ecr_server.clock.resume()
+    local_ecr_server.digest_and_tag_deletes_image = False
     return local_ecr_server

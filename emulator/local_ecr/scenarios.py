@@ -183,6 +183,7 @@ class Seeder:
     def delete(self, repository: str, digest: str) -> None:
         view = self.repo(repository)
         view.remove(view.by_digest[digest])
+        view.flush()
 
     def note(self, key: str, *values: str) -> None:
         self.notes.setdefault(key, []).extend(values)

@@ -56,6 +56,10 @@ class LocalEcr:
         self.faults = Faults(seed=fault_seed)
         self.counter = CallCounter()
         self.state_lock = threading.RLock()
+        self.digest_and_tag_deletes_image = False
+        """BatchDeleteImage `{imageDigest, imageTag}`: False removes only that tag (the image
+        goes with its last tag); True removes the whole image, as moto does. Real ECR's
+        reference doesn't say which, so the sweeper is tested against both."""
         self._requested_port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

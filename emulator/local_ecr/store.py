@@ -147,6 +147,7 @@ class RepoView:
         self.by_digest: dict[str, Image] = {}
         self.by_tag: dict[str, Image] = {}
         self._parents: dict[str, set[str]] | None = None
+        self._removed: set[int] = set()
         for image in repository.images:
             self.by_digest[image.get_image_digest()] = image
             for tag in image.image_tags:
@@ -162,6 +163,7 @@ class RepoView:
 
     def images(self) -> list[Image]:
         """Images in push order (the order pages are served in)."""
+        self.flush()
         return sorted(self.repository.images, key=lambda image: meta_of(image).sequence)
 
     def find(self, image_id: dict[str, Any]) -> Image | None:
@@ -282,15 +284,27 @@ class RepoView:
             self.by_tag.pop(tag, None)
         digest = image.get_image_digest()
         self.by_digest.pop(digest, None)
-        self.repository.images.remove(image)
+        self._removed.add(id(image))
         if self._parents is not None:
             for child in meta_of(image).child_digests:
                 self._parents.get(child, set()).discard(digest)
 
+    def flush(self) -> None:
+        """Drop removed images from moto's list in one pass: a batch of deletes stays linear."""
+        if self._removed:
+            removed = self._removed
+            self.repository.images[:] = [i for i in self.repository.images if id(i) not in removed]
+            self._removed = set()
+
     def delete(
-        self, image_id: dict[str, Any]
+        self, image_id: dict[str, Any], *, digest_and_tag_deletes_image: bool = False
     ) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
-        """Delete one imageId: (ids deleted or untagged, failure or None)."""
+        """Delete one imageId: (ids deleted or untagged, failure or None).
+
+        ECR's reference doesn't say what `{imageDigest, imageTag}` deletes when the image has
+        more tags: by default only that tag (so the image goes with its last tag);
+        `digest_and_tag_deletes_image` deletes the whole image, as moto does.
+        """
         digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
         failure = check_image_id(image_id)
         if failure is not None:
@@ -305,7 +319,8 @@ class RepoView:
                 )
             return [], failed(image_id, "ImageNotFound", "Requested image not found")
         image_digest = image.get_image_digest()
-        if tag and len(image.image_tags) > 1:
+        whole_image = bool(digest) and digest_and_tag_deletes_image
+        if tag and len(image.image_tags) > 1 and not whole_image:
             self._untag(image, tag)
             return [{"imageDigest": image_digest, "imageTag": tag}], None
         referenced_by = self.referencing_indexes(image_digest)
@@ -315,7 +330,7 @@ class RepoView:
                 "ImageReferencedByManifestList",
                 f"Requested image referenced by manifest list: {referenced_by}",
             )
-        tags = [tag] if tag else list(image.image_tags)
+        tags = [tag] if tag and not whole_image else list(image.image_tags)
         self.remove(image)
         if not tags:
             return [{"imageDigest": image_digest}], None

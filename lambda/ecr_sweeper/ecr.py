@@ -1,80 +1,59 @@
-"""The one module that talks to Amazon ECR.
+"""The one module that talks to Amazon ECR: the adapter behind the `registry.Registry` port.
 
-Every list call is paginated with botocore's paginators, every batch is at most 100 ids (ECR's
-limit), and throttling is retried by botocore's adaptive retry mode. Errors come back as values
-where one repository's trouble must not stop the run.
+Every list call is paginated with botocore's paginators (1,000 a page, ECR's largest), every
+batch is at most 100 ids (ECR's limit), and every call holds a slot of the run's shared
+`AdaptiveLimiter`. botocore's standard retry mode retries throttling, 5xx and dropped
+connections; each throttle also halves the limiter's cap, so the whole run slows down together
+instead of every worker hammering a throttled API. Errors leave this module as `RegistryError`
+or `RepositoryGone`, never as botocore types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
 
+from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.model import INDEX_MEDIA_TYPES, Image, image_from_detail, index_children
+from ecr_sweeper.registry import (
+    BATCH_LIMIT,
+    DeleteFailure,
+    DeleteOutcome,
+    IndexManifests,
+    RegistryError,
+    Repository,
+    RepositoryGone,
+)
+from ecr_sweeper.settings import DEFAULT_MAX_CONCURRENCY
 
-BATCH_LIMIT = 100
-"""ECR rejects BatchDeleteImage, BatchGetImage and DescribeImages(imageIds) with more ids."""
+__all__ = [
+    "BATCH_LIMIT",
+    "PAGE_SIZE",
+    "RETRY_CONFIG",
+    "DeleteFailure",
+    "EcrRegistry",
+    "Repository",
+    "RepositoryGone",
+    "error_code",
+]
 
 PAGE_SIZE = 1000
 """The largest page ECR serves; fewer pages means fewer throttled calls."""
 
 RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},
+    retries={"mode": "standard", "max_attempts": 10},
     user_agent_extra="ecr-sweeper",
+    max_pool_connections=64,
 )
-"""Adaptive mode rate-limits the client itself once ECR starts throttling."""
+"""Standard mode retries with jittered exponential backoff. Unlike adaptive mode it doesn't cut
+the client's own send rate to a trickle after a few throttles; the shared limiter paces instead.
+The connection pool holds every worker's connection, so none waits for a socket."""
 
-
-class RepositoryGone(Exception):
-    """The repository was deleted while the run was looking at it."""
-
-
-@dataclass(frozen=True)
-class Repository:
-    name: str
-    arn: str
-
-    @property
-    def registry_id(self) -> str:
-        """The account id, from arn:aws:ecr:REGION:ACCOUNT:repository/NAME."""
-        return self.arn.split(":")[4]
-
-    @property
-    def region(self) -> str:
-        return self.arn.split(":")[3]
-
-
-@dataclass
-class IndexManifests:
-    """The children each index lists, or why some index could not be read."""
-
-    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    problem: str | None = None
-
-
-@dataclass(frozen=True)
-class DeleteFailure:
-    """One entry of BatchDeleteImage's `failures`, or a whole batch that errored."""
-
-    image_id: dict[str, str]
-    code: str
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"imageId": self.image_id, "failureCode": self.code, "failureReason": self.reason}
-
-
-@dataclass
-class DeleteOutcome:
-    """Which requested image ids were deleted and which failed."""
-
-    deleted: list[dict[str, str]] = field(default_factory=list)
-    failures: list[DeleteFailure] = field(default_factory=list)
-    calls: int = 0
+_T = TypeVar("_T")
 
 
 def error_code(error: Exception) -> str:
@@ -85,41 +64,85 @@ def error_code(error: Exception) -> str:
 
 
 class EcrRegistry:
-    """The registry of one account and region, seen through a boto3 ECR client."""
+    """The registry of one account and region, seen through a (thread-safe) boto3 ECR client."""
 
-    def __init__(self, client: Any, *, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        page_size: int = PAGE_SIZE,
+        limiter: AdaptiveLimiter | None = None,
+    ) -> None:
         self._client = client
         self._page_size = page_size
+        self.limiter = limiter or AdaptiveLimiter(DEFAULT_MAX_CONCURRENCY)
+        detector = ThrottlingErrorDetector(RetryEventAdapter())
+        events = client.meta.events
+        events.register("needs-retry.ecr", self._count_throttle(detector))
+        events.register("after-call.ecr", self._count_success)
+
+    @property
+    def throttled_calls(self) -> int:
+        return self.limiter.throttles
+
+    @property
+    def lowest_concurrency(self) -> int:
+        return self.limiter.lowest_limit
+
+    def _count_throttle(self, detector: ThrottlingErrorDetector) -> Callable[..., None]:
+        def hook(**kwargs: Any) -> None:
+            if detector.is_throttling_error(**kwargs):
+                self.limiter.throttled()
+
+        return hook
+
+    def _count_success(self, **kwargs: Any) -> None:
+        http_response = kwargs.get("http_response")
+        if http_response is not None and http_response.status_code < 400:
+            self.limiter.succeeded()
+
+    def _call(self, repository: str | None, call: Callable[[], _T]) -> _T:
+        """One API call in a limiter slot, its errors translated for the engine."""
+        try:
+            with self.limiter.slot():
+                return call()
+        except ClientError as error:
+            code = error_code(error)
+            if repository is not None and code == "RepositoryNotFoundException":
+                raise RepositoryGone(repository) from error
+            raise RegistryError(code, str(error)) from error
+        except BotoCoreError as error:
+            raise RegistryError(type(error).__name__, str(error)) from error
+
+    def _pages(self, repository: str | None, operation: str, **params: Any) -> Iterator[Any]:
+        """Every page of a listing; each page fetch takes its own limiter slot."""
+        paginator = self._client.get_paginator(operation)
+        pages = iter(paginator.paginate(**params, PaginationConfig={"PageSize": self._page_size}))
+        while True:
+            page = self._call(repository, lambda: next(pages, None))
+            if page is None:
+                return
+            yield page
 
     def repositories(self) -> Iterator[Repository]:
-        paginator = self._client.get_paginator("describe_repositories")
-        for page in paginator.paginate(PaginationConfig={"PageSize": self._page_size}):
+        for page in self._pages(None, "describe_repositories"):
             for repository in page.get("repositories", []):
                 yield Repository(repository["repositoryName"], repository["repositoryArn"])
 
     def repository_tags(self, repository: Repository) -> dict[str, str]:
-        try:
-            response = self._client.list_tags_for_resource(resourceArn=repository.arn)
-        except ClientError as error:
-            if error_code(error) == "RepositoryNotFoundException":
-                raise RepositoryGone(repository.name) from error
-            raise
+        response = self._call(
+            repository.name,
+            lambda: self._client.list_tags_for_resource(resourceArn=repository.arn),
+        )
         return {tag["Key"]: tag["Value"] for tag in response.get("tags", [])}
 
     def images(self, repository: str) -> list[Image]:
         """Every image of the repository (DescribeImages, all pages)."""
-        paginator = self._client.get_paginator("describe_images")
-        images: list[Image] = []
-        try:
-            for page in paginator.paginate(
-                repositoryName=repository, PaginationConfig={"PageSize": self._page_size}
-            ):
-                images.extend(image_from_detail(detail) for detail in page.get("imageDetails", []))
-        except ClientError as error:
-            if error_code(error) == "RepositoryNotFoundException":
-                raise RepositoryGone(repository) from error
-            raise
-        return images
+        return [
+            image_from_detail(detail)
+            for page in self._pages(repository, "describe_images", repositoryName=repository)
+            for detail in page.get("imageDetails", [])
+        ]
 
     def index_manifests(self, repository: str, digests: Sequence[str]) -> IndexManifests:
         """Read index manifests with BatchGetImage (100 a call), asking only for index types.
@@ -130,18 +153,16 @@ class EcrRegistry:
         for start in range(0, len(digests), BATCH_LIMIT):
             batch = digests[start : start + BATCH_LIMIT]
             try:
-                response = self._client.batch_get_image(
-                    repositoryName=repository,
-                    imageIds=[{"imageDigest": digest} for digest in batch],
-                    acceptedMediaTypes=sorted(INDEX_MEDIA_TYPES),
+                response = self._call(
+                    repository,
+                    lambda batch=batch: self._client.batch_get_image(  # type: ignore[misc]
+                        repositoryName=repository,
+                        imageIds=[{"imageDigest": digest} for digest in batch],
+                        acceptedMediaTypes=sorted(INDEX_MEDIA_TYPES),
+                    ),
                 )
-            except ClientError as error:
-                if error_code(error) == "RepositoryNotFoundException":
-                    raise RepositoryGone(repository) from error
-                result.problem = f"BatchGetImage failed: {error_code(error)}: {error}"
-                return result
-            except BotoCoreError as error:
-                result.problem = f"BatchGetImage failed: {error}"
+            except RegistryError as error:
+                result.problem = f"BatchGetImage failed: {error.code}: {error}"
                 return result
             for failure in response.get("failures", []):
                 digest = failure.get("imageId", {}).get("imageDigest", "?")
@@ -166,48 +187,36 @@ class EcrRegistry:
     def current_tags(self, repository: str) -> dict[str, frozenset[str]]:
         """Every image's digest and its tags as ECR holds them now (ListImages, all pages).
 
-        Used right before deleting and after each delete: one call per 1000 images, and
-        unlike DescribeImages by id it doesn't fail when an image is already gone.
+        Used right before deleting and after: one call per 1,000 images, and unlike
+        DescribeImages by id it doesn't fail when an image is already gone.
         """
         tags: dict[str, set[str]] = {}
-        paginator = self._client.get_paginator("list_images")
-        try:
-            for page in paginator.paginate(
-                repositoryName=repository, PaginationConfig={"PageSize": self._page_size}
-            ):
-                for image_id in page.get("imageIds", []):
-                    found = tags.setdefault(image_id["imageDigest"], set())
-                    if image_id.get("imageTag"):
-                        found.add(image_id["imageTag"])
-        except ClientError as error:
-            if error_code(error) == "RepositoryNotFoundException":
-                raise RepositoryGone(repository) from error
-            raise
+        for page in self._pages(repository, "list_images", repositoryName=repository):
+            for image_id in page.get("imageIds", []):
+                found = tags.setdefault(image_id["imageDigest"], set())
+                if image_id.get("imageTag"):
+                    found.add(image_id["imageTag"])
         return {digest: frozenset(found) for digest, found in tags.items()}
 
-    def delete(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
-        """BatchDeleteImage in batches of 100; every failure is returned, none is dropped.
+    def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
+        """One BatchDeleteImage call; every failure is returned, none is dropped.
 
-        An id that is not reported as failed was deleted. A batch whose call fails after
-        botocore's retries counts as failed for each of its ids.
+        A call that fails after botocore's retries counts as failed for each of its ids.
         """
-        outcome = DeleteOutcome()
-        for start in range(0, len(image_ids), BATCH_LIMIT):
-            batch = list(image_ids[start : start + BATCH_LIMIT])
-            outcome.calls += 1
-            try:
-                response = self._client.batch_delete_image(
-                    repositoryName=repository, imageIds=batch
-                )
-            except ClientError as error:
-                if error_code(error) == "RepositoryNotFoundException":
-                    raise RepositoryGone(repository) from error
-                outcome.failures.extend(_batch_failed(batch, error))
-                continue
-            except BotoCoreError as error:
-                outcome.failures.extend(_batch_failed(batch, error))
-                continue
-            failed = [
+        if len(image_ids) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} ids a call, got {len(image_ids)}")
+        batch = [dict(image_id) for image_id in image_ids]
+        try:
+            response = self._call(
+                repository,
+                lambda: self._client.batch_delete_image(repositoryName=repository, imageIds=batch),
+            )
+        except RegistryError as error:
+            return DeleteOutcome(
+                [DeleteFailure(image_id, error.code, str(error)) for image_id in batch]
+            )
+        return DeleteOutcome(
+            [
                 DeleteFailure(
                     image_id=dict(entry.get("imageId", {})),
                     code=str(entry.get("failureCode", "Unknown")),
@@ -215,21 +224,4 @@ class EcrRegistry:
                 )
                 for entry in response.get("failures", [])
             ]
-            outcome.failures.extend(failed)
-            failed_ids = [failure.image_id for failure in failed]
-            outcome.deleted.extend(
-                image_id for image_id in batch if not _matches_any(image_id, failed_ids)
-            )
-        return outcome
-
-
-def _batch_failed(batch: list[dict[str, str]], error: Exception) -> list[DeleteFailure]:
-    return [DeleteFailure(image_id, error_code(error), str(error)) for image_id in batch]
-
-
-def _matches_any(image_id: dict[str, str], failed_ids: list[dict[str, str]]) -> bool:
-    """ECR may echo a failed id with only some of its keys, so compare the keys it gives."""
-    return any(
-        failed and all(image_id.get(key) == value for key, value in failed.items())
-        for failed in failed_ids
-    )
+        )

@@ -1,4 +1,5 @@
-"""The one module that talks to S3 and SSM Parameter Store: extra image references.
+"""The one module that talks to S3, and reads SSM documents through `parameters`: extra image
+references.
 
 For EKS or anything else the sweeper can't see, settings name a JSON document (an S3 object or an
 SSM parameter) listing image references that must be kept:
@@ -11,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ecr_sweeper.parameters import read_parameter
 from ecr_sweeper.references import looks_like_ecr
 
 S3_PREFIX = "s3://"
@@ -41,9 +43,7 @@ def read_document(location: str, client_for: Any) -> str:
             return str(data.decode("utf-8"))
         except UnicodeDecodeError as error:
             raise ExtraReferencesError(f"{location}: not UTF-8 text ({error})") from error
-    name = location[len(SSM_PREFIX) :]
-    response = client_for("ssm").get_parameter(Name=name, WithDecryption=True)
-    return str(response["Parameter"]["Value"])
+    return read_parameter(client_for("ssm"), location[len(SSM_PREFIX) :])
 
 
 def parse_document(text: str, location: str) -> Iterator[tuple[str, str]]:

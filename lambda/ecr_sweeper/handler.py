@@ -8,9 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ecr_sweeper import budget
 from ecr_sweeper import log_events as ev
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
+from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
 from ecr_sweeper.telemetry import publish_run_metrics
 
@@ -55,7 +57,14 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(context.aws_request_id)
     logger.append_keys(**{ev.RUN_ID: context.aws_request_id, ev.DRY_RUN: dry_run})
     sweeper = sweeper_for(
-        AwsTarget(), settings, logger, dry_run=dry_run, tracer=tracer, run_id=context.aws_request_id
+        AwsTarget(),
+        settings,
+        logger,
+        dry_run=dry_run,
+        tracer=tracer,
+        run_id=context.aws_request_id,
+        budget=budget.for_lambda(context.get_remaining_time_in_millis()),
+        cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
     )
     summary = sweeper.run()
     publish_run_metrics(metrics, summary)

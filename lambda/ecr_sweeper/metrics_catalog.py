@@ -25,6 +25,10 @@ BYTES_RECLAIMED = "BytesReclaimed"
 BYTES_EXPIRED = "BytesExpired"
 DELETE_FAILURES = "DeleteFailures"
 FAILED_REPOSITORIES = "FailedRepositories"
+UNFINISHED_REPOSITORIES = "UnfinishedRepositories"
+"""Repositories the time budget left unstarted or half done; the next run starts with them."""
+THROTTLED_CALLS = "ThrottledCalls"
+"""ECR calls answered with throttling (each retried, and each halving the calls in flight)."""
 RUN_DURATION_SECONDS = "RunDurationSeconds"
 RUN_COMPLETED = "RunCompleted"
 
@@ -32,6 +36,7 @@ KEPT_BY_PROTECTION: dict[Protection, str] = {
     Protection.PROTECTED_TAG: "KeptProtectedTag",
     Protection.TOO_YOUNG: "KeptTooYoung",
     Protection.CHANGED_DURING_RUN: "KeptChangedDuringRun",
+    Protection.NOT_CONFIRMED: "KeptNotConfirmed",
     Protection.IN_USE: "KeptInUse",
     Protection.INDEX_CHILD: "KeptIndexChild",
     Protection.REFERRER: "KeptReferrer",
@@ -48,6 +53,8 @@ ALL_METRICS: tuple[str, ...] = (
     BYTES_EXPIRED,
     DELETE_FAILURES,
     FAILED_REPOSITORIES,
+    UNFINISHED_REPOSITORIES,
+    THROTTLED_CALLS,
     RUN_DURATION_SECONDS,
     RUN_COMPLETED,
     *KEPT_BY_PROTECTION.values(),

@@ -52,6 +52,8 @@ class Protection(StrEnum):
     PROTECTED_TAG = "protected-tag"
     TOO_YOUNG = "too-young"
     CHANGED_DURING_RUN = "changed-during-run"
+    NOT_CONFIRMED = "not-confirmed"
+    """Not in the plan a person confirmed (`ecr-sweeper sweep` on a terminal)."""
     IN_USE = "in-use"
     INDEX_CHILD = "index-child"
     REFERRER = "referrer"

@@ -34,3 +34,6 @@ LAMBDA_ACTIONS: tuple[str, ...] = ("lambda:ListFunctions", "lambda:GetFunction")
 S3_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 SSM_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
 """Read the extra references document (settings: extraImageReferences), on that object only."""
+
+SSM_CURSOR_ACTIONS: tuple[str, ...] = ("ssm:GetParameter", "ssm:PutParameter")
+"""Read and write the run cursor (where a run's time budget ran out), on that parameter only."""

@@ -356,3 +356,37 @@ def _tag_number(tags: Mapping[str, str], key: str, low: int, high: int) -> int |
     if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise OverrideError(f"{key}={value!r}: expected a whole number from {low} to {high}")
     return int(text)
+
+
+def recheck(
+    plan: RepositoryPlan, current: Mapping[str, frozenset[str]]
+) -> tuple[RepositoryPlan, frozenset[str]]:
+    """Apply a fresh read of the repository's tags, taken right before deleting.
+
+    An expired image whose tags changed since the listing is kept: it was tagged or retagged
+    during the run. Returns that plan and the expired digests that are already gone.
+    """
+    gone = frozenset(d.image.digest for d in plan.expired if d.image.digest not in current)
+    decisions = []
+    for decision in plan.decisions:
+        now = current.get(decision.image.digest)
+        if decision.action is Action.EXPIRE and now is not None and now != set(decision.image.tags):
+            listed = ", ".join(sorted(now)) or "none"
+            decision = Decision.kept(
+                replace(decision.image, tags=tuple(sorted(now))),
+                Protection.CHANGED_DURING_RUN,
+                f"its tags changed during the run (now: {listed})",
+            )
+        decisions.append(decision)
+    return replace(plan, decisions=tuple(decisions)), gone
+
+
+def only_confirmed(plan: RepositoryPlan, confirmed: frozenset[str]) -> RepositoryPlan:
+    """Keep what a person did not see expire in the plan they confirmed."""
+    decisions = tuple(
+        Decision.kept(d.image, Protection.NOT_CONFIRMED, "not in the plan that was confirmed")
+        if d.action is Action.EXPIRE and d.image.digest not in confirmed
+        else d
+        for d in plan.decisions
+    )
+    return replace(plan, decisions=decisions)

@@ -30,6 +30,10 @@ LOG_RETENTION_DAYS = (
     2922, 3288, 3653,
 )  # fmt: skip
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_MAX_CONCURRENCY = 16
+"""Measured with `make bench`: at 50 ms a call, 16 workers sweep 200 x 500 images in a few seconds
+and halve down gracefully under throttling; more gains little and only invites throttling."""
+MAX_CONCURRENCY_LIMIT = 64
 _SCHEDULE = re.compile(
     r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\))$"
 )
@@ -200,6 +204,7 @@ class Settings:
     metrics_namespace: str = "EcrSweeper"
     alarm_email: str | None = None
     storage_price_per_gb_month: float = 0.10
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
@@ -314,6 +319,10 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
         "email subscribed to the alarm topic",
     ),
     "storage_price_per_gb_month": (_price, "USD per GB-month, for the savings estimate"),
+    "max_concurrency": (
+        _whole_number(1, MAX_CONCURRENCY_LIMIT),
+        "ECR calls in flight at once (repositories and delete batches in parallel)",
+    ),
 }
 _SPECS: dict[str, _Spec] = {
     _camel(f.name): _Spec(_camel(f.name), f.name, *_PARSERS[f.name]) for f in fields(Settings)

@@ -29,6 +29,8 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
             count,
             summary.failed_repositories + summary.uncertain_repositories,
         ),
+        (names.UNFINISHED_REPOSITORIES, count, len(summary.unfinished_repositories)),
+        (names.THROTTLED_CALLS, count, summary.throttled_calls),
         (names.RUN_DURATION_SECONDS, MetricUnit.Seconds, summary.duration_seconds),
         (names.RUN_COMPLETED, count, 1),
     ]

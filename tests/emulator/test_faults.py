@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from local_ecr import LocalEcr
+from local_ecr.manifests import ManifestFactory
 
 RETRYING = Config(retries={"mode": "standard", "max_attempts": 4})
 
@@ -139,3 +141,41 @@ def test_bad_fault_settings_are_refused(local_ecr: LocalEcr) -> None:
         local_ecr.faults.error(404)
     with pytest.raises(ValueError, match="1-based"):
         local_ecr.faults.drop_connection(on_calls=[0])
+
+
+def test_a_lost_response_carries_the_call_out_then_answers_an_error(
+    local_ecr: LocalEcr, ecr: Any
+) -> None:
+    built = ManifestFactory(random.Random(1)).image(compact=True)
+    digest = local_ecr.push_image("app", built.body, "v1", media_type=built.media_type)
+    rule = local_ecr.faults.lose_response("BatchDeleteImage")
+    with pytest.raises(ClientError) as error:
+        ecr.batch_delete_image(repositoryName="app", imageIds=[{"imageDigest": digest}])
+    assert error.value.response["Error"]["Code"] == "ServiceUnavailableException"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert rule.fired == 1
+    assert ecr.list_images(repositoryName="app")["imageIds"] == [], "the delete took effect"
+
+
+@pytest.mark.parametrize("whole_image", [False, True])
+def test_both_readings_of_a_digest_and_tag_delete(
+    local_ecr: LocalEcr, ecr: Any, whole_image: bool
+) -> None:
+    """ECR's reference is silent on what {imageDigest, imageTag} deletes; serve either."""
+    local_ecr.digest_and_tag_deletes_image = whole_image
+    built = ManifestFactory(random.Random(2)).image(compact=True)
+    digest = local_ecr.push_image("app", built.body, "v1", media_type=built.media_type)
+    local_ecr.push_image("app", built.body, "stable", media_type=built.media_type)
+    response = ecr.batch_delete_image(
+        repositoryName="app", imageIds=[{"imageDigest": digest, "imageTag": "v1"}]
+    )
+    assert response["failures"] == []
+    left = ecr.list_images(repositoryName="app")["imageIds"]
+    if whole_image:
+        assert left == []
+        second = ecr.batch_delete_image(
+            repositoryName="app", imageIds=[{"imageDigest": digest, "imageTag": "stable"}]
+        )
+        assert second["failures"][0]["failureCode"] == "ImageNotFound"
+    else:
+        assert left == [{"imageDigest": digest, "imageTag": "stable"}]

@@ -119,10 +119,13 @@ def test_settings_reach_the_function_unchanged(
     assert environment["POWERTOOLS_LOG_LEVEL"] == expected.log_level
     assert set(environment) == {
         "SWEEPER_SETTINGS",
+        "SWEEPER_STATE_PARAMETER",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
     }
+    (cursor,) = app.resources("AWS::SSM::Parameter")
+    assert environment["SWEEPER_STATE_PARAMETER"] == {"Ref": cursor}
 
 
 def test_custom_settings_really_differ_from_the_defaults(custom_app: Synthesized) -> None:
@@ -204,21 +207,32 @@ def _partition_arn(*parts: str) -> dict[str, Any]:
 
 
 ECR_ACTIONS = {*permissions.ECR_REPOSITORY_ACTIONS, *permissions.ECR_REGISTRY_ACTIONS}
+CURSOR_ACTIONS = set(permissions.SSM_CURSOR_ACTIONS)
 
 
 def test_sweeper_role_has_exactly_the_actions_the_code_needs(default_app: Synthesized) -> None:
     assert default_app.settings.protect_ecs_images and default_app.settings.protect_lambda_images
     granted = {action for s in _sweeper_policy(default_app) for action in actions_of(s)}
     in_use = {*permissions.ECS_ACTIONS, *permissions.LAMBDA_ACTIONS}
-    assert granted == ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS
+    assert granted == ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS | CURSOR_ACTIONS
     assert "ecr:BatchDeleteImage" in granted
+
+
+def test_the_cursor_is_read_and_written_on_its_own_parameter_only(default_app: Synthesized) -> None:
+    (cursor,) = default_app.resources("AWS::SSM::Parameter")
+    statements = {s.get("Sid"): s for s in _sweeper_policy(default_app)}
+    assert set(actions_of(statements["RunCursor"])) == CURSOR_ACTIONS
+    resource = json.dumps(statements["RunCursor"]["Resource"])
+    assert cursor in resource and "*" not in resource
+    writes = [s for s in statements.values() if "ssm:PutParameter" in actions_of(s)]
+    assert writes == [statements["RunCursor"]]
 
 
 def test_grants_follow_the_in_use_and_extra_reference_settings(custom_app: Synthesized) -> None:
     statements_by_sid = {s.get("Sid"): s for s in _sweeper_policy(custom_app)}
     granted = {action for s in statements_by_sid.values() for action in actions_of(s)}
     extra = set(permissions.SSM_EXTRA_REFERENCES_ACTIONS)
-    assert granted == ECR_ACTIONS | LOG_ACTIONS | XRAY_ACTIONS | extra
+    assert granted == ECR_ACTIONS | LOG_ACTIONS | XRAY_ACTIONS | extra | CURSOR_ACTIONS
     assert statements_by_sid["ReadExtraReferences"]["Resource"] == _partition_arn(
         "ssm", "parameter/platform/ecr-sweeper/extra-images"
     )
@@ -358,12 +372,13 @@ def _period(alarm: dict[str, Any]) -> int:
     return int(query["MetricStat"]["Period"])
 
 
-def test_five_alarms_with_their_thresholds(default_app: Synthesized) -> None:
+def test_six_alarms_with_their_thresholds(default_app: Synthesized) -> None:
     alarms = _alarms(default_app)
     assert set(alarms) == {
         "FunctionErrors",
         "DeleteFailures",
         "FailedRepositories",
+        "UnfinishedRepositories",
         "NoRecentRun",
         "DurationNearTimeout",
     }
@@ -375,6 +390,7 @@ def test_five_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "FunctionErrors": ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
         "DeleteFailures": ("GreaterThanThreshold", 0, "notBreaching"),
         "FailedRepositories": ("GreaterThanThreshold", 0, "notBreaching"),
+        "UnfinishedRepositories": ("GreaterThanThreshold", 0, "notBreaching"),
         "NoRecentRun": ("LessThanThreshold", 1, "breaching"),
         "DurationNearTimeout": ("GreaterThanThreshold", 0.8 * 900 * 1000, "notBreaching"),
     }

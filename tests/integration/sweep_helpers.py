@@ -10,8 +10,10 @@ from typing import Any
 from botocore.config import Config
 
 from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.ecr import PAGE_SIZE, EcrRegistry
-from ecr_sweeper.engine import RunSummary, Sweeper
+from ecr_sweeper.engine import Cursor, RunSummary, Sweeper
+from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.settings import Settings
 from ecr_sweeper.usage import images_in_use
 from local_ecr import LocalEcr
@@ -52,6 +54,9 @@ def sweeper(
     page_size: int = PAGE_SIZE,
     tracer: Any | None = None,
     approved: dict[str, frozenset[str]] | None = None,
+    max_concurrency: int | None = None,
+    budget: TimeBudget | None = None,
+    cursor: Cursor | None = None,
 ) -> Sweeper:
     """The engine on the emulator, as the handler wires it, with the run starting at NOW."""
     chosen = settings or Settings()
@@ -60,8 +65,9 @@ def sweeper(
     ecr_client = client or local_ecr.client(
         "ecr", config=Config(retries={"mode": "standard", "max_attempts": 10})
     )
+    workers = max_concurrency or chosen.max_concurrency
     return Sweeper(
-        EcrRegistry(ecr_client, page_size=page_size),
+        EcrRegistry(ecr_client, page_size=page_size, limiter=AdaptiveLimiter(workers)),
         chosen,
         logger or logging.getLogger("test.sweep"),
         dry_run=dry_run,
@@ -69,6 +75,9 @@ def sweeper(
         tracer=tracer,
         approved=approved,
         images_in_use=lambda: images_in_use(chosen, target.client),
+        max_concurrency=workers,
+        budget=budget,
+        cursor=cursor,
     )
 
 

@@ -28,9 +28,10 @@ class FakeContext:
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-sweeper"
     aws_request_id: str = "run-0001"
+    remaining_millis: int = 900_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return self.remaining_millis
 
 
 @pytest.fixture
@@ -52,10 +53,10 @@ def _log_to(stream: Any) -> None:
             stream_handler.stream = stream  # no flush: the previous stream may be closed
 
 
-def invoke(handler: ModuleType, event: Any) -> Any:
+def invoke(handler: ModuleType, event: Any, context: FakeContext | None = None) -> Any:
     """Call the handler with its logger writing to this test's captured stdout."""
     _log_to(sys.stdout)
-    return handler.lambda_handler(event, FakeContext())
+    return handler.lambda_handler(event, context or FakeContext())
 
 
 def seed(local_ecr: LocalEcr) -> None:
@@ -191,3 +192,31 @@ def test_the_dashboard_reads_what_the_handler_writes(
         assert written, f"the handler wrote no {event} record"
         for record in written:
             assert fields <= set(record), (event, fields - set(record))
+
+
+def test_a_run_short_of_time_reports_what_is_unfinished_and_the_next_one_starts_there(
+    handler: ModuleType,
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed(local_ecr)
+    local_ecr.client("ssm").put_parameter(Name="/ecr-sweeper/cursor", Value="{}", Type="String")
+    monkeypatch.setenv("SWEEPER_STATE_PARAMETER", "/ecr-sweeper/cursor")
+
+    # Less time left than the reserve: nothing may start.
+    short = invoke(handler, {}, FakeContext(remaining_millis=4_000))
+    logs, emf = records(capsys.readouterr().out)
+    assert short["repositoriesUnfinished"] == ["web"] and short["imagesDeleted"] == 0
+    assert len(remaining(local_ecr, "web")) == 16
+    assert emf[0][metrics_catalog.UNFINISHED_REPOSITORIES] == [1]
+    assert [r["repository"] for r in logs if r.get(ev.EVENT) == ev.REPOSITORY_UNFINISHED] == ["web"]
+    cursor = local_ecr.client("ssm").get_parameter(Name="/ecr-sweeper/cursor")
+    assert json.loads(cursor["Parameter"]["Value"]) == {"resumeFrom": "web"}
+
+    full = invoke(handler, {})
+    emf = records(capsys.readouterr().out)[1]
+    assert full["resumedFrom"] == "web" and full["repositoriesUnfinished"] == []
+    assert full["imagesDeleted"] == 5 and emf[0][metrics_catalog.UNFINISHED_REPOSITORIES] == [0]
+    cursor = local_ecr.client("ssm").get_parameter(Name="/ecr-sweeper/cursor")
+    assert json.loads(cursor["Parameter"]["Value"]) == {}

@@ -61,4 +61,4 @@ def test_a_confirmed_plan_bounds_what_the_live_run_deletes(local_ecr: LocalEcr) 
     unseen = push(local_ecr, "app", factory.image(compact=True), None, days_ago=6)
     summary = sweeper(local_ecr, approved={"app": frozenset({seen})}).run()
     assert set(remaining(local_ecr, "app")) == {unseen}
-    assert summary.results[0].kept_by_protection["changed-during-run"] == 1
+    assert summary.results[0].kept_by_protection == {"not-confirmed": 1}

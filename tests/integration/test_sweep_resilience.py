@@ -53,9 +53,9 @@ def test_a_batch_that_keeps_failing_is_counted_and_nothing_else_is_claimed(
     local_ecr: LocalEcr,
 ) -> None:
     untagged_leftovers(local_ecr, "app", 150)
-    attempts = 1 + 10  # the first call and adaptive mode's 10 retries (RETRY_CONFIG)
+    attempts = 1 + 10  # the first call and standard mode's 10 retries (RETRY_CONFIG)
     local_ecr.faults.error(500, "BatchDeleteImage", times=attempts)
-    summary = sweep(local_ecr)
+    summary = sweep(local_ecr, max_concurrency=1)  # one batch after the other: the first fails
     left = remaining(local_ecr, "app")
     assert len(left) == 100, "the first batch of 100 failed on every attempt"
     assert summary.delete_failures == 100

@@ -190,3 +190,28 @@ def test_on_a_terminal_sweep_asks_first_and_deletes_only_on_yes(local_ecr: Local
     confirmed = run_on_terminal(local_ecr, "yes")
     assert "deleted 1 images" in confirmed
     assert remaining(local_ecr, "web") == {}
+
+
+def test_concurrency_and_time_budget_flags(local_ecr: LocalEcr) -> None:
+    make = ManifestFactory(random.Random(5))
+    for repository in ("api", "web"):
+        push(local_ecr, repository, make.image(compact=True), None, 5)
+    for bad, message in (
+        (("--concurrency", "0"), "'0' is not a whole number from 1 to 64"),
+        (("--concurrency", "many"), "'many' is not a whole number from 1 to 64"),
+        (("--time-budget", "-5"), "'-5' is not a number of seconds above 0"),
+        (("-c", "maxConcurrency=65"), 'maxConcurrency: got "65"; expected a whole number'),
+    ):
+        refused = run_cli("plan", *target(local_ecr), *bad)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    late = run_cli(
+        "sweep", *target(local_ecr), "--yes", "--output", "json", "--time-budget", "0.000001"
+    )
+    assert late.returncode == 0, late.stderr
+    summary = json.loads(late.stdout)
+    assert summary["repositoriesUnfinished"] == ["api", "web"] and summary["imagesDeleted"] == 0
+    table = run_cli("sweep", *target(local_ecr), "--yes", "--time-budget", "0.000001")
+    assert "unfinished (time budget ran out): api, web" in table.stdout
+    done = run_cli("sweep", *target(local_ecr), "--yes", "--concurrency", "2", "--output", "json")
+    assert done.returncode == 0 and json.loads(done.stdout)["imagesDeleted"] == 2

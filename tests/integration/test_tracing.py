@@ -22,6 +22,15 @@ class RecordingProvider:
     def __init__(self) -> None:
         self.subsegments: list[Any] = []
 
+    def get_trace_entity(self) -> Any:
+        return xray_recorder.get_trace_entity()
+
+    def set_trace_entity(self, entity: Any) -> None:
+        xray_recorder.set_trace_entity(entity)
+
+    def clear_trace_entities(self) -> None:
+        xray_recorder.clear_trace_entities()
+
     @contextlib.contextmanager
     def in_subsegment(self, name: str) -> Iterator[Any]:
         with xray_recorder.in_subsegment(name) as subsegment:
@@ -45,14 +54,18 @@ def test_each_repository_gets_an_annotated_subsegment(local_ecr: LocalEcr) -> No
     was_enabled = global_sdk_config.sdk_enabled()
     global_sdk_config.set_sdk_enabled(True)  # Powertools disables it outside Lambda
     xray_recorder.configure(context_missing="LOG_ERROR", sampling=False)
-    xray_recorder.context.put_segment(Segment("ecr-sweeper"))
+    segment = Segment("ecr-sweeper")
+    xray_recorder.context.put_segment(segment)
     try:
         sweeper(local_ecr, tracer=tracer).run()
     finally:
         xray_recorder.context.clear_trace_entities()
         global_sdk_config.set_sdk_enabled(was_enabled)
-    names = [s.name for s in tracer.provider.subsegments]
+    names = sorted(s.name for s in tracer.provider.subsegments)
     assert names == ["## repository api", "## repository web"]
+    assert {s.parent_id for s in tracer.provider.subsegments} == {segment.id}, (
+        "the workers' subsegments hang under the run's segment"
+    )
     for subsegment in tracer.provider.subsegments:
         annotations = subsegment.annotations
         assert annotations["repository"] in ("api", "web")

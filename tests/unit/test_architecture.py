@@ -10,14 +10,28 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lambda" / "ecr_sweeper"
-PURE_CORE = ("model", "lifecycle", "planner", "references", "settings", "extra_references")
+PURE_CORE = (
+    "model",
+    "lifecycle",
+    "planner",
+    "references",
+    "settings",
+    "extra_references",
+    "registry",
+    "results",
+    "limiter",
+    "budget",
+    "repository_sweep",
+    "engine",
+)
+"""The decision core, and the engine that drives the registry port: no AWS SDK types."""
 RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools"}
 SERVICE_MODULES = {
     "ecr": "ecr",
     "ecs": "ecs",
     "lambda": "lambdas",
     "s3": "extra_references",
-    "ssm": "extra_references",
+    "ssm": "parameters",
 }
 
 
@@ -47,12 +61,15 @@ def test_the_decision_core_imports_no_aws_sdk(module: str) -> None:
 
 
 def _calls_aws(module: str) -> bool:
-    """Whether the module calls an API: `self._client.op(...)` or `client_for("svc").op(...)`."""
+    """Whether the module calls an API: `self._client.op(...)`, `client.op(...)` or
+    `client_for("svc").op(...)`."""
     for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         target = node.func.value
         if isinstance(target, ast.Attribute) and target.attr == "_client":
+            return True
+        if isinstance(target, ast.Name) and target.id == "client":
             return True
         if isinstance(target, ast.Call) and getattr(target.func, "id", None) == "client_for":
             return True
@@ -61,6 +78,6 @@ def _calls_aws(module: str) -> bool:
 
 def test_exactly_one_module_talks_to_each_aws_service() -> None:
     talking = {module for module in MODULES if _calls_aws(module)}
-    assert talking == {"ecr", "ecs", "lambdas", "extra_references"}
+    assert talking == {"ecr", "ecs", "lambdas", "extra_references", "parameters"}
     builders = [m for m in MODULES if "boto3.Session(" in (PACKAGE / f"{m}.py").read_text()]
     assert builders == ["aws"], "only aws.py builds clients"

@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
 from ecr_sweeper.ecr import BATCH_LIMIT, PAGE_SIZE, EcrRegistry, Repository, RepositoryGone
+from ecr_sweeper.registry import RegistryError
 
 PUSHED = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -84,27 +85,27 @@ def test_images_follow_next_token_through_every_page(client: Any, stub: Stubber)
     assert images[0].pushed_at == PUSHED and images[0].size_bytes == 10
 
 
-def test_deletes_go_in_batches_of_at_most_100_and_every_failure_is_kept(
-    client: Any, stub: Stubber
-) -> None:
-    ids = [{"imageDigest": f"sha256:{n:064x}"} for n in range(250)]
-    failing = ids[120]
-    for start in (0, 100, 200):
-        batch = ids[start : start + BATCH_LIMIT]
-        failures = (
-            [{"imageId": failing, "failureCode": "ImageNotFound", "failureReason": "gone"}]
-            if failing in batch
-            else []
-        )
-        stub.add_response(
-            "batch_delete_image",
-            {"imageIds": [i for i in batch if i is not failing], "failures": failures},
-            {"repositoryName": "app", "imageIds": batch},
-        )
-    outcome = EcrRegistry(client).delete("app", ids)
-    assert outcome.calls == 3
-    assert len(outcome.deleted) == 249 and failing not in outcome.deleted
+def test_a_delete_batch_is_one_call_and_every_failure_is_kept(client: Any, stub: Stubber) -> None:
+    ids = [{"imageDigest": f"sha256:{n:064x}"} for n in range(BATCH_LIMIT)]
+    failing = ids[20]
+    stub.add_response(
+        "batch_delete_image",
+        {
+            "imageIds": [i for i in ids if i is not failing],
+            "failures": [
+                {"imageId": failing, "failureCode": "ImageNotFound", "failureReason": "gone"}
+            ],
+        },
+        {"repositoryName": "app", "imageIds": ids},
+    )
+    outcome = EcrRegistry(client).delete_batch("app", ids)
     assert [(f.image_id, f.code) for f in outcome.failures] == [(failing, "ImageNotFound")]
+
+
+def test_a_delete_batch_over_ecr_s_limit_is_refused_before_any_call(client: Any) -> None:
+    ids = [{"imageDigest": f"sha256:{n:064x}"} for n in range(BATCH_LIMIT + 1)]
+    with pytest.raises(ValueError, match="at most 100"):
+        EcrRegistry(client).delete_batch("app", ids)
 
 
 def test_a_batch_that_errors_counts_every_id_as_failed(client: Any, stub: Stubber) -> None:
@@ -112,12 +113,20 @@ def test_a_batch_that_errors_counts_every_id_as_failed(client: Any, stub: Stubbe
         "batch_delete_image", service_error_code="ThrottlingException", http_status_code=400
     )
     ids = [{"imageTag": "v1"}, {"imageTag": "v2"}]
-    outcome = EcrRegistry(client).delete("app", ids)
-    assert outcome.deleted == []
+    outcome = EcrRegistry(client).delete_batch("app", ids)
     assert [(f.image_id, f.code) for f in outcome.failures] == [
         ({"imageTag": "v1"}, "ThrottlingException"),
         ({"imageTag": "v2"}, "ThrottlingException"),
     ]
+
+
+def test_other_errors_leave_the_adapter_as_registry_errors_with_their_code(
+    client: Any, stub: Stubber
+) -> None:
+    stub.add_client_error("describe_images", service_error_code="AccessDeniedException")
+    with pytest.raises(RegistryError) as raised:
+        EcrRegistry(client).images("app")
+    assert raised.value.code == "AccessDeniedException"
 
 
 def test_a_repository_deleted_mid_run_is_reported_as_gone(client: Any, stub: Stubber) -> None:
@@ -132,7 +141,7 @@ def test_a_repository_deleted_mid_run_is_reported_as_gone(client: Any, stub: Stu
     with pytest.raises(RepositoryGone):
         registry.repository_tags(Repository("app", "arn:aws:ecr:us-east-1:1:repository/app"))
     with pytest.raises(RepositoryGone):
-        registry.delete("app", [{"imageTag": "v1"}])
+        registry.delete_batch("app", [{"imageTag": "v1"}])
 
 
 def test_resource_tags_are_read_as_a_mapping(client: Any, stub: Stubber) -> None:

@@ -1,0 +1,106 @@
+"""The port between the engine and a container registry: plain data in, plain data out.
+
+The engine sweeps through this protocol and never names botocore; `ecr.EcrRegistry` is the
+adapter for Amazon ECR. Errors cross the port as `RegistryError` (with the AWS error code) or
+`RepositoryGone`, so one repository's trouble is a value the engine can report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ecr_sweeper.model import Image
+
+IMAGE_NOT_FOUND = "ImageNotFound"
+"""BatchDeleteImage's failure code for an id whose image is not (or no longer) there."""
+
+
+class RepositoryGone(Exception):
+    """The repository was deleted while the run was looking at it."""
+
+
+class RegistryError(Exception):
+    """A registry call failed after the adapter's retries; `code` is the AWS error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str
+    arn: str
+
+    @property
+    def registry_id(self) -> str:
+        """The account id, from arn:aws:ecr:REGION:ACCOUNT:repository/NAME."""
+        return self.arn.split(":")[4]
+
+    @property
+    def region(self) -> str:
+        return self.arn.split(":")[3]
+
+
+@dataclass
+class IndexManifests:
+    """The children each index lists, or why some index could not be read."""
+
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    """One entry of BatchDeleteImage's `failures`, or a whole batch that errored."""
+
+    image_id: dict[str, str]
+    code: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"imageId": self.image_id, "failureCode": self.code, "failureReason": self.reason}
+
+
+@dataclass
+class DeleteOutcome:
+    """What one BatchDeleteImage call (at most 100 ids) reported as failed."""
+
+    failures: list[DeleteFailure] = field(default_factory=list)
+
+
+class Registry(Protocol):
+    """What the engine needs from a registry. Every listing reads all pages."""
+
+    def repositories(self) -> Iterator[Repository]: ...
+
+    def repository_tags(self, repository: Repository) -> dict[str, str]: ...
+
+    def images(self, repository: str) -> list[Image]: ...
+
+    def index_manifests(self, repository: str, digests: Sequence[str]) -> IndexManifests: ...
+
+    def current_tags(self, repository: str) -> dict[str, frozenset[str]]:
+        """Every image's digest and its tags as the registry holds them now."""
+        ...
+
+    def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
+        """One BatchDeleteImage call of at most `BATCH_LIMIT` ids; never raises for a failure
+        of the call itself (every id then fails with the call's error code)."""
+        ...
+
+    @property
+    def throttled_calls(self) -> int:
+        """Calls the registry throttled so far (each was retried)."""
+        ...
+
+    @property
+    def lowest_concurrency(self) -> int:
+        """The fewest calls in flight the registry's limiter came down to."""
+        ...
+
+
+BATCH_LIMIT = 100
+"""ECR rejects BatchDeleteImage, BatchGetImage and DescribeImages(imageIds) with more ids."""
