@@ -1,9 +1,11 @@
 """The decision core: images and settings in, a plan with a reason per image out.
 
-Pure functions over plain data (no boto3). The lifecycle policy decides what expires among the
-repository's top-level images; the protections here then keep what must never go, and the image
-graph makes children of multi-arch indexes and referrers (signatures, SBOMs, attestations) follow
-the image they belong to. Nothing a kept image needs is ever expired.
+Pure functions over plain data (no boto3). The lifecycle policy decides what expires (or moves
+to the archive tier) among the repository's top-level images; the protections here then keep what
+must never go, and the image graph makes children of multi-arch indexes and referrers (signatures,
+SBOMs, attestations) follow the image they belong to. Nothing a kept image needs is ever expired
+or archived, and nothing an archived image needs is ever expired. Archiving obeys the same
+protections as deleting: an archived image can't be pulled.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
 from ecr_sweeper import lifecycle
-from ecr_sweeper.model import Action, Decision, Image, Protection, RepositoryPlan
+from ecr_sweeper.model import Action, Decision, Image, ImageStatus, Protection, RepositoryPlan
 from ecr_sweeper.settings import Settings
 
 TAG_PREFIX = "ecr-sweeper:"
@@ -181,7 +183,9 @@ def plan_repository(
     """Decide every image of one repository. `now` is when the run started.
 
     Images pushed after `now` are kept and left out of the policy's evaluation, so a push during
-    the run can't push an older image out of the newest N.
+    the run can't push an older image out of the newest N. `images` may include archived and
+    activating images (list with an explicit imageStatus filter): archived ones are seen only
+    by archive rules, and activating ones are never touched.
     """
     facts = facts or RepositoryFacts()
     by_digest = {image.digest: image for image in images}
@@ -196,31 +200,38 @@ def plan_repository(
     verdicts = lifecycle.evaluate(rules.policy, top_level, now)
     decided: dict[str, Decision] = {}
     for image in ordered:
+        if image.status is ImageStatus.ACTIVATING:
+            decided[image.digest] = Decision(image, Action.KEEP, ACTIVATING_REASON)
+            continue
         protected = _protection(image, graph, rules, facts, now)
         verdict = verdicts.get(image.digest)
-        if verdict is not None and verdict.expired_by is None:
+        rule = verdict.acted_by if verdict is not None else None
+        if verdict is not None and rule is None:
             decided[image.digest] = Decision(image, Action.KEEP, verdict.reason)
         elif protected is not None:
-            if verdict is not None and verdict.expired_by is not None:
-                would = f"{protected.reason}; {verdict.expired_by.label} would expire it"
+            if verdict is not None and rule is not None:
+                would = f"{protected.reason}; {rule.label} would {verdict.action.value} it"
                 protected = replace(protected, reason=would)
             decided[image.digest] = protected
-        elif verdict is not None and verdict.expired_by is not None:
+        elif verdict is not None and rule is not None:
             decided[image.digest] = Decision(
                 image,
-                Action.EXPIRE,
+                verdict.action,
                 verdict.reason,
-                rule_priority=verdict.expired_by.priority,
-                rule_description=verdict.expired_by.description,
+                rule_priority=rule.priority,
+                rule_description=rule.description,
             )
     _follow(graph, by_digest, decided, rules, now)
     decisions = tuple(_with_order(decided[i.digest], graph) for i in ordered)
     return RepositoryPlan(repository, decisions, rules.notes)
 
 
+ACTIVATING_REASON = "kept: being restored from archive (ACTIVATING); never touched"
+
+
 def _with_order(decision: Decision, graph: _Graph) -> Decision:
-    """An expired child goes after its indexes, and a referrer after its subject."""
-    if decision.action is not Action.EXPIRE:
+    """An expired or archived child goes after its indexes, and a referrer after its subject."""
+    if decision.action is Action.KEEP:
         return decision
     digest = decision.image.digest
     follows = tuple(sorted(graph.parents.get(digest, ())))
@@ -302,6 +313,18 @@ def _follow(
                 images[needed], *_why_needed(graph, holder, needed, images)
             )
             pending.append(needed)
+    pending = sorted(d for d, decision in decided.items() if decision.action is Action.TRANSITION)
+    while pending:
+        holder = pending.pop()
+        for needed in graph.needs(holder):
+            current = decided.get(needed)
+            if current is not None and current.action is not Action.EXPIRE:
+                continue
+            decided[needed] = _archived_with(
+                images[needed], images[holder], graph, current, decided[holder]
+            )
+            if decided[needed].action is Action.TRANSITION:
+                pending.append(needed)
     for digest in sorted(images):
         if digest not in decided:
             decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
@@ -316,6 +339,38 @@ def _why_needed(
     if graph.subject.get(holder) == needed:
         return Protection.REFERRER, f"subject of kept referrer {name}"
     return Protection.REFERRER, f"refers to kept image {name}"
+
+
+def _archived_with(
+    image: Image, holder: Image, graph: _Graph, current: Decision | None, owner: Decision
+) -> Decision:
+    """What an archived image needs is archived with it, never deleted before it.
+
+    An image that is already archived stays as it is. `current` is the expiry a rule gave the
+    image, if any: archiving it instead is then a protection at work.
+    """
+    is_child = image.digest in graph.children.get(holder.digest, ())
+    relation = f"index {holder.label()}" if is_child else f"image {holder.label()}"
+    if image.status is not ImageStatus.ACTIVE:
+        return Decision(image, Action.KEEP, f"kept: already archived, as its {relation} will be")
+    reason = f"archived with its {relation}"
+    if current is None:
+        return Decision(
+            image,
+            Action.TRANSITION,
+            reason,
+            rule_priority=owner.rule_priority,
+            rule_description=owner.rule_description,
+        )
+    protection = Protection.INDEX_CHILD if is_child else Protection.REFERRER
+    return Decision(
+        image,
+        Action.TRANSITION,
+        f"{reason}, not deleted before it ({current.reason})",
+        rule_priority=owner.rule_priority,
+        rule_description=owner.rule_description,
+        protection=protection,
+    )
 
 
 def _dependent_expiry(
