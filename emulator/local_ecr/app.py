@@ -157,7 +157,12 @@ class EmulatorApp:
             params = json.loads(body or b"{}")
             if not isinstance(params, dict):
                 raise EcrError("SerializationException", "Request body must be a JSON object")
-            context = Context(_account_id(info, environ), info.region, self.emulator.clock.now)
+            context = Context(
+                _account_id(info, environ),
+                info.region,
+                self.emulator.clock.now,
+                self.emulator.activation_delay,
+            )
             with self.emulator.state_lock:
                 result = HANDLERS[info.operation](params, context)
         except json.JSONDecodeError:
