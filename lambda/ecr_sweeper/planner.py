@@ -302,17 +302,8 @@ def _follow(
                 f"kept: orphaned referrer (subject {subject[:19]} is gone) within the grace "
                 f"period of {lifecycle.days(rules.orphan_grace.days)}",
             )
-    pending = sorted(d for d, decision in decided.items() if decision.action is Action.KEEP)
-    while pending:
-        holder = pending.pop()
-        for needed in graph.needs(holder):
-            current = decided.get(needed)
-            if current is not None and current.action is Action.KEEP:
-                continue
-            decided[needed] = Decision.kept(
-                images[needed], *_why_needed(graph, holder, needed, images)
-            )
-            pending.append(needed)
+    kept = sorted(d for d, decision in decided.items() if decision.action is Action.KEEP)
+    _keep_what_they_need(kept, graph, images, decided, {Action.KEEP})
     pending = sorted(d for d, decision in decided.items() if decision.action is Action.TRANSITION)
     while pending:
         holder = pending.pop()
@@ -325,9 +316,64 @@ def _follow(
             )
             if decided[needed].action is Action.TRANSITION:
                 pending.append(needed)
+    archived = [
+        digest
+        for digest in sorted(images)
+        if digest not in decided and not _archived_owner_expires(images[digest], graph, decided)
+    ]
+    for digest in archived:
+        decided[digest] = Decision(
+            images[digest],
+            Action.KEEP,
+            "kept: archived; the sweeper deletes an archived image only by an archive rule, or "
+            "with an archived index or subject that one expires",
+        )
+    _keep_what_they_need(archived, graph, images, decided, {Action.KEEP, Action.TRANSITION})
     for digest in sorted(images):
         if digest not in decided:
             decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
+
+
+def _keep_what_they_need(
+    holders: list[str],
+    graph: _Graph,
+    images: Mapping[str, Image],
+    decided: dict[str, Decision],
+    settled: set[Action],
+) -> None:
+    """Keep, transitively, what each holder needs, unless its decision is already `settled`."""
+    pending = list(holders)
+    while pending:
+        holder = pending.pop()
+        for needed in graph.needs(holder):
+            current = decided.get(needed)
+            if current is not None and current.action in settled:
+                continue
+            decided[needed] = Decision.kept(
+                images[needed], *_why_needed(graph, holder, needed, images)
+            )
+            pending.append(needed)
+
+
+def _archived_owner_expires(image: Image, graph: _Graph, decided: Mapping[str, Decision]) -> bool:
+    """Whether a dependent image may go with what it belongs to.
+
+    An active one always may. An archived child or referrer goes only when every index listing
+    it (or its subject) is archived too and expired by an archive rule: an expiring active image
+    never takes archived ones with it, and an archived orphan is kept, so that default settings
+    leave archived images alone.
+    """
+    if image.status is ImageStatus.ACTIVE:
+        return True
+    owners = sorted(graph.parents.get(image.digest, ()))
+    if not owners and image.digest in graph.subject:
+        owners = [graph.subject[image.digest]]
+    return bool(owners) and all(
+        owner in decided
+        and decided[owner].action is Action.EXPIRE
+        and decided[owner].image.status is ImageStatus.ARCHIVED
+        for owner in owners
+    )
 
 
 def _why_needed(

@@ -291,3 +291,72 @@ def test_transitions_are_only_ever_planned_for_active_images() -> None:
     assert result.transitioned
     assert all(d.image.status is ImageStatus.ACTIVE for d in result.transitioned)
     assert names(result.expired) == {"cold"}
+
+
+# --- archived dependents: left alone unless their archived owner is expired ----------------------
+
+
+def test_an_expired_active_index_never_takes_an_archived_child_with_it() -> None:
+    images = [
+        image("idx-new", 1, "v2", media=INDEX),
+        image("idx-old", 5, "v1", media=INDEX),
+        image("amd64-old", 5),
+        image("arm64-old", 5, status=ImageStatus.ARCHIVED, archived_days_ago=2),
+    ]
+    facts = RepositoryFacts(
+        children={digest("idx-old"): (digest("amd64-old"), digest("arm64-old"))}
+    )
+    result = plan(images, Settings(keep_tagged_images=1), facts)
+    assert actions(result) == {
+        "idx-new": ("keep", None),
+        "idx-old": ("expire", None),
+        "amd64-old": ("expire", None),
+        "arm64-old": ("keep", None),
+    }
+    arm = next(d for d in result.decisions if name_of(d.image) == "arm64-old")
+    assert arm.reason.startswith("kept: archived; the sweeper deletes an archived image only")
+
+
+def test_an_archived_orphaned_referrer_is_left_alone_by_default() -> None:
+    images = [
+        image("v1", 1, "v1"),
+        image("orphan-active", 30, subject="gone"),
+        image("orphan-cold", 30, subject="gone2", status=ImageStatus.ARCHIVED, archived_days_ago=9),
+        image("sig-of-cold", 30, subject="orphan-cold"),
+    ]
+    assert actions(plan(images, Settings())) == {
+        "v1": ("keep", None),
+        "orphan-active": ("expire", None),
+        "orphan-cold": ("keep", None),
+        # a referrer of a kept archived image stays with it
+        "sig-of-cold": ("keep", "referrer"),
+    }
+
+
+def test_an_archived_index_expired_by_an_archive_rule_takes_its_archived_children() -> None:
+    cold = {"status": ImageStatus.ARCHIVED, "archived_days_ago": 200.0}
+    images = [
+        image("idx-new", 1, "v2", media=INDEX),
+        image("idx-cold", 400, "v1", media=INDEX, **cold),  # type: ignore[arg-type]
+        image("amd64-cold", 400, **cold),  # type: ignore[arg-type]
+        image("shared-cold", 400, **cold),  # type: ignore[arg-type]
+        image("other-cold", 400, "v0", media=INDEX, status=ImageStatus.ARCHIVED,
+              archived_days_ago=10),
+    ]  # fmt: skip
+    facts = RepositoryFacts(
+        children={
+            digest("idx-cold"): (digest("amd64-cold"), digest("shared-cold")),
+            digest("other-cold"): (digest("shared-cold"),),
+        }
+    )
+    settings = Settings(expired_image_action="archive", archive_retention_days=180)
+    result = plan(images, settings, facts)
+    assert actions(result) == {
+        "idx-new": ("keep", None),
+        "idx-cold": ("expire", None),
+        "amd64-cold": ("expire", None),
+        "other-cold": ("keep", None),
+        "shared-cold": ("keep", "index-child"),  # still listed by a kept archived index
+    }
+    amd = next(d for d in result.decisions if name_of(d.image) == "amd64-cold")
+    assert amd.follows == (digest("idx-cold"),)
