@@ -54,13 +54,16 @@ class RepositoryFacts:
 
     `children` maps each index digest to the digests its manifest lists. `in_use_by_digest` and
     `in_use_by_tag` name the holder (a service, task or function) of images in use. `uncertain`
-    says why nothing may be deleted here this run (fail closed).
+    says why nothing may be deleted here this run (fail closed). `unreadable_indexes` are
+    archived (or activating) indexes whose manifests can't be fetched, since such images can't
+    be pulled: their children are unknown.
     """
 
     children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     in_use_by_digest: Mapping[str, str] = field(default_factory=dict)
     in_use_by_tag: Mapping[str, str] = field(default_factory=dict)
     uncertain: str | None = None
+    unreadable_indexes: tuple[str, ...] = ()
 
 
 def select_repository(name: str, settings: Settings) -> bool:
@@ -222,6 +225,8 @@ def plan_repository(
                 rule_description=rule.description,
             )
     _follow(graph, by_digest, decided, rules, now)
+    if facts.unreadable_indexes:
+        _keep_possible_children(decided, facts.unreadable_indexes)
     decisions = tuple(_with_order(decided[i.digest], graph) for i in ordered)
     return RepositoryPlan(repository, decisions, rules.notes)
 
@@ -332,6 +337,24 @@ def _follow(
     for digest in sorted(images):
         if digest not in decided:
             decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
+
+
+def _keep_possible_children(decided: dict[str, Decision], unreadable: tuple[str, ...]) -> None:
+    """Any untagged or archived image may be a child of an index whose manifest is unknown.
+
+    Such images are neither deleted nor archived this run; tagged active images go on as planned.
+    """
+    names = ", ".join(digest[:19] for digest in sorted(unreadable))
+    reason = (
+        f"may be a child of archived index {names}, whose manifest can't be read (archived images "
+        "can't be pulled)"
+    )
+    for digest, decision in list(decided.items()):
+        image = decision.image
+        if decision.action is Action.KEEP or digest in unreadable:
+            continue
+        if not image.tags or image.status is not ImageStatus.ACTIVE:
+            decided[digest] = Decision.kept(image, Protection.UNCERTAIN, reason)
 
 
 def _keep_what_they_need(

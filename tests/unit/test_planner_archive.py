@@ -360,3 +360,26 @@ def test_an_archived_index_expired_by_an_archive_rule_takes_its_archived_childre
     }
     amd = next(d for d in result.decisions if name_of(d.image) == "amd64-cold")
     assert amd.follows == (digest("idx-cold"),)
+
+
+def test_when_an_archived_index_cant_be_read_its_possible_children_stay() -> None:
+    """BatchGetImage can't read an archived index, so its children are unknown: no untagged or
+    archived image goes this run; tagged active images are planned as usual."""
+    cold = {"status": ImageStatus.ARCHIVED, "archived_days_ago": 200.0}
+    images = [image(f"v{n}", 1 + n, f"v{n}") for n in range(3)] + [
+        image("untagged-old", 30),
+        image("idx-cold", 400, "cold-1", media=INDEX, **cold),  # type: ignore[arg-type]
+        image("maybe-child", 400, **cold),  # type: ignore[arg-type]
+    ]
+    facts = RepositoryFacts(unreadable_indexes=(digest("idx-cold"),))
+    settings = Settings(keep_tagged_images=1, archive_retention_days=180,
+                        expired_image_action="archive")  # fmt: skip
+    assert actions(plan(images, settings, facts)) == {
+        "v0": ("keep", None),
+        "v1": ("transition", None),
+        "v2": ("transition", None),
+        "untagged-old": ("keep", "uncertain"),
+        "idx-cold": ("expire", None),
+        "maybe-child": ("keep", "uncertain"),
+    }
+    assert actions(plan(images, settings))["maybe-child"] == ("expire", None)
