@@ -41,12 +41,6 @@ COUNT_UNITS: tuple[str, ...] = ("days",)
 STORAGE_CLASSES: tuple[str, ...] = ("standard", "archive")
 ACTION_TYPES: tuple[str, ...] = ("expire", "transition")
 TARGET_STORAGE_CLASSES: tuple[str, ...] = ("archive",)
-STANDARD_COUNT_TYPES: tuple[str, ...] = (
-    "imageCountMoreThan",
-    "sinceImagePushed",
-    "sinceImagePulled",
-)
-"""The count types of standard-class rules; an archive rule counts only sinceImageTransitioned."""
 ARCHIVE_MINIMUM_DAYS = 90
 """Archived images have a 90-day minimum storage duration; ECR refuses rules that delete them
 sooner."""

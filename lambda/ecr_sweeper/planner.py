@@ -226,7 +226,8 @@ def plan_repository(
             )
     _follow(graph, by_digest, decided, rules, now)
     if facts.unreadable_indexes:
-        _keep_possible_children(decided, facts.unreadable_indexes)
+        kept = _keep_possible_children(decided, facts.unreadable_indexes)
+        _keep_what_they_need(kept, graph, by_digest, decided, {Action.KEEP})
     decisions = tuple(_with_order(decided[i.digest], graph) for i in ordered)
     return RepositoryPlan(repository, decisions, rules.notes)
 
@@ -339,22 +340,26 @@ def _follow(
             decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
 
 
-def _keep_possible_children(decided: dict[str, Decision], unreadable: tuple[str, ...]) -> None:
+def _keep_possible_children(decided: dict[str, Decision], unreadable: tuple[str, ...]) -> list[str]:
     """Any untagged or archived image may be a child of an index whose manifest is unknown.
 
-    Such images are neither deleted nor archived this run; tagged active images go on as planned.
+    Such images are neither deleted nor archived this run; tagged active images go on as planned
+    (unless a newly kept image needs them). Returns the digests newly kept.
     """
     names = ", ".join(digest[:19] for digest in sorted(unreadable))
     reason = (
         f"may be a child of archived index {names}, whose manifest can't be read (archived images "
         "can't be pulled)"
     )
-    for digest, decision in list(decided.items()):
+    kept: list[str] = []
+    for digest, decision in sorted(decided.items()):
         image = decision.image
         if decision.action is Action.KEEP or digest in unreadable:
             continue
         if not image.tags or image.status is not ImageStatus.ACTIVE:
             decided[digest] = Decision.kept(image, Protection.UNCERTAIN, reason)
+            kept.append(digest)
+    return kept
 
 
 def _keep_what_they_need(

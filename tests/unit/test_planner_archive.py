@@ -366,11 +366,15 @@ def test_when_an_archived_index_cant_be_read_its_possible_children_stay() -> Non
     """BatchGetImage can't read an archived index, so its children are unknown: no untagged or
     archived image goes this run; tagged active images are planned as usual."""
     cold = {"status": ImageStatus.ARCHIVED, "archived_days_ago": 200.0}
-    images = [image(f"v{n}", 1 + n, f"v{n}") for n in range(3)] + [
-        image("untagged-old", 30),
-        image("idx-cold", 400, "cold-1", media=INDEX, **cold),  # type: ignore[arg-type]
-        image("maybe-child", 400, **cold),  # type: ignore[arg-type]
-    ]
+    images = (
+        [image(f"v{n}", 1 + n, f"v{n}") for n in range(3)]
+        + [
+            image("untagged-old", 30),
+            image("idx-cold", 400, "cold-1", media=INDEX, **cold),  # type: ignore[arg-type]
+            image("maybe-child", 400, **cold),  # type: ignore[arg-type]
+            image("sig", 30, f"sha256-{digest('untagged-old')[7:]}.sig"),
+        ]
+    )
     facts = RepositoryFacts(unreadable_indexes=(digest("idx-cold"),))
     settings = Settings(keep_tagged_images=1, archive_retention_days=180,
                         expired_image_action="archive")  # fmt: skip
@@ -381,5 +385,8 @@ def test_when_an_archived_index_cant_be_read_its_possible_children_stay() -> Non
         "untagged-old": ("keep", "uncertain"),
         "idx-cold": ("expire", None),
         "maybe-child": ("keep", "uncertain"),
+        "sig": ("keep", "referrer"),  # a kept image keeps its signature
     }
-    assert actions(plan(images, settings))["maybe-child"] == ("expire", None)
+    without = actions(plan(images, settings))
+    assert without["maybe-child"] == ("expire", None)
+    assert without["untagged-old"] == without["sig"] == ("transition", None)
