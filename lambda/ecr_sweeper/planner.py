@@ -322,11 +322,11 @@ def _follow(
             )
             if decided[needed].action is Action.TRANSITION:
                 pending.append(needed)
-    archived = [
+    archived = sorted(
         digest
-        for digest in sorted(images)
+        for digest in images
         if digest not in decided and not _archived_owner_expires(images[digest], graph, decided)
-    ]
+    )
     for digest in archived:
         decided[digest] = Decision(
             images[digest],
