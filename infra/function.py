@@ -126,7 +126,14 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
     grants = [
         Grant(
             "SweepRepositories",
-            tuple(sorted({*permissions.ECR_REPOSITORY_ACTIONS, *permissions.ECR_REGISTRY_ACTIONS})),
+            tuple(
+                sorted(
+                    {
+                        *permissions.ecr_repository_actions(settings.archives),
+                        *permissions.ECR_REGISTRY_ACTIONS,
+                    }
+                )
+            ),
             (arn("ecr", "repository", "*"),),
             _WHOLE_REGISTRY,
         )

@@ -28,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="show which images a lifecycle policy expires, offline",
         description=(
             "Apply an ECR lifecycle policy to the output of `aws ecr describe-images` and print "
-            "JSON: the expired digests and a decision with a reason for every image. Applies the "
-            "policy only (no protected tags or other safety rules): it reproduces what ECR "
-            "would expire. Use '-' to read one of the two files from stdin."
+            "JSON: the expired and transitioned (archived) digests and a decision with a reason "
+            "for every image. Applies the policy only (no protected tags or other safety "
+            "rules): it reproduces what ECR would expire or archive. List with `--filter "
+            "imageStatus=ANY` to include archived images. Use '-' to read one of the two files "
+            "from stdin."
         ),
     )
     parser.add_argument(
@@ -43,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--images",
         required=True,
         metavar="IMAGES.json",
-        help="what `aws ecr describe-images` prints, or a list of ImageDetail objects",
+        help="what `aws ecr describe-images [--filter imageStatus=ANY]` prints, or a list of "
+        "ImageDetail objects",
     )
     parser.add_argument(
         "--now",

@@ -10,6 +10,13 @@ from rich.table import Table
 from ecr_sweeper.engine import RunSummary
 from ecr_sweeper.model import Action
 
+_SHOWN: dict[Action, tuple[str, str]] = {
+    Action.KEEP: ("green", "keep"),
+    Action.EXPIRE: ("red", "delete"),
+    Action.TRANSITION: ("blue", "archive"),
+}
+"""How each action is shown: its colour and verb."""
+
 
 def _size(size: int) -> str:
     value = float(size)
@@ -48,15 +55,16 @@ def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = T
             if decision.action is Action.KEEP and not show_kept:
                 continue
             image = decision.image
-            style = "red" if decision.action is Action.EXPIRE else "green"
-            action = "delete" if decision.action is Action.EXPIRE else "keep"
+            style, action = _SHOWN[decision.action]
             table.add_row(
                 f"[{style}]{action}[/{style}]",
                 ", ".join(image.tags) or "<untagged>",
                 image.digest.removeprefix("sha256:")[:12],
                 _age(image.pushed_at, summary.started_at),
                 _size(image.size_bytes),
-                decision.reason.removeprefix("kept: ").removeprefix("expire: "),
+                decision.reason.removeprefix("kept: ")
+                .removeprefix("expire: ")
+                .removeprefix("transition to archive: "),
             )
         console.print(table)
         if result.kept_by_protection:

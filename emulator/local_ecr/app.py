@@ -173,6 +173,7 @@ class EmulatorApp:
                 info.region,
                 self.emulator.clock.now,
                 self.emulator.digest_and_tag_deletes_image,
+                self.emulator.activation_delay,
             )
             with self.emulator.state_lock:
                 result = HANDLERS[info.operation](params, context)

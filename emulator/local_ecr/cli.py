@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from local_ecr.clock import parse_timestamp
 from local_ecr.scenarios import accepted_scenarios, parse_scenario
@@ -108,12 +108,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="extra random latency, uniform 0..N milliseconds",
     )
+    parser.add_argument(
+        "--activation-delay-seconds",
+        type=_non_negative,
+        default=1200.0,
+        help="how long a restored (UpdateImageStorageClass STANDARD) image stays ACTIVATING, in "
+        "emulator-clock seconds (default 1200: ECR restores within 20 minutes)",
+    )
 
 
 def configure(ecr: LocalEcr, args: argparse.Namespace) -> None:
-    """Apply the command line's clock, faults, latency and scenarios to a started emulator."""
+    """Apply the command line's clock, faults, latency, restore delay and scenarios to a started
+    emulator."""
     if args.now is not None:
         ecr.clock.set(args.now)
+    ecr.activation_delay = timedelta(seconds=args.activation_delay_seconds)
     operations = [each.strip() for each in args.fault_operations.split(",") if each.strip()]
     for operation in operations or [None]:
         if args.throttle_rate:

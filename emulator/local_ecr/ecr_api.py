@@ -1,7 +1,8 @@
 """The ECR operations the emulator answers itself instead of moto, with real ECR's rules.
 
 Served here: PutImage, DescribeImages, ListImages, DescribeRepositories, BatchGetImage,
-BatchDeleteImage and ListImageReferrers. Every other ECR operation goes to moto unchanged.
+BatchDeleteImage, ListImageReferrers and UpdateImageStorageClass (the archive tier). Every other
+ECR operation goes to moto unchanged.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from local_ecr.store import (
@@ -28,6 +29,15 @@ from local_ecr.store import (
 )
 
 MAX_IMAGE_IDS = 100
+IMAGE_STATUSES = ("ACTIVE", "ARCHIVED", "ACTIVATING", "ANY")
+STORAGE_CLASSES = ("STANDARD", "ARCHIVE")
+DEFAULT_ACTIVATION_DELAY = timedelta(minutes=20)
+"""ECR restores an archived image "within 20 minutes"."""
+ARCHIVED_PULL_FAILURE = "ImageInaccessible"
+"""How BatchGetImage (a pull) fails for an archived or activating image. The user guide says only
+that pulls of archived images "fail with a 404 error". ImageFailureCode gained ImageInaccessible
+with the archive tier (botocore 1.44.8 has it, older API references don't), so it is the likely
+code; ImageNotFound would wrongly say the image is gone. An inference: see docs/local-ecr.md."""
 _TOKEN_VERSION = "\x01v1"
 T = TypeVar("T")
 
@@ -41,6 +51,7 @@ class Context:
     now: Callable[[], datetime]
     digest_and_tag_deletes_image: bool = False
     """Which reading of BatchDeleteImage `{imageDigest, imageTag}` to serve (see RepoView)."""
+    activation_delay: timedelta = DEFAULT_ACTIVATION_DELAY
 
 
 @dataclass(frozen=True)
@@ -146,13 +157,22 @@ def _repo(params: dict[str, Any], ctx: Context) -> RepoView:
 
 
 def _tag_status(params: dict[str, Any]) -> tuple[str, str]:
+    """The filter; like real ECR, no imageStatus means ACTIVE images only."""
     status_filter = params.get("filter") or {}
-    return status_filter.get("tagStatus", "ANY"), status_filter.get("imageStatus", "ACTIVE")
+    image_status = status_filter.get("imageStatus", "ACTIVE")
+    if image_status not in IMAGE_STATUSES:
+        raise _constraint(
+            "filter.imageStatus",
+            f"Member must satisfy enum value set: [{', '.join(IMAGE_STATUSES)}]",
+            "ValidationException",
+        )
+    return status_filter.get("tagStatus", "ANY"), image_status
 
 
-def _keep(tags: list[str], tag_status: str, image_status: str) -> bool:
-    if image_status not in ("ACTIVE", "ANY"):
-        return False  # the emulator archives nothing
+def _keep(image: Any, tag_status: str, image_status: str) -> bool:
+    if image_status != "ANY" and meta_of(image).status != image_status:
+        return False
+    tags = image.image_tags
     return tag_status == "ANY" or (tag_status == "TAGGED") == bool(tags)
 
 
@@ -181,6 +201,7 @@ def put_image(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 def describe_images(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     view = _repo(params, ctx)
+    view.settle(ctx.now())
     ids = _image_ids(params, required=False)
     if ids is not None:
         if "maxResults" in params or "nextToken" in params:
@@ -202,7 +223,7 @@ def describe_images(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
             details[image.get_image_digest()] = image_detail(view, image)
         return {"imageDetails": list(details.values())}
     tag_status, image_status = _tag_status(params)
-    images = [image for image in view.images() if _keep(image.image_tags, tag_status, image_status)]
+    images = [image for image in view.images() if _keep(image, tag_status, image_status)]
     page, token = paginate(
         images,
         lambda image: [meta_of(image).sequence],
@@ -218,10 +239,11 @@ def describe_images(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 def list_images(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     view = _repo(params, ctx)
+    view.settle(ctx.now())
     tag_status, image_status = _tag_status(params)
     entries: list[tuple[list[Any], dict[str, str]]] = []
     for image in view.images():
-        if not _keep(image.image_tags, tag_status, image_status):
+        if not _keep(image, tag_status, image_status):
             continue
         digest, sequence = image.get_image_digest(), meta_of(image).sequence
         if not image.image_tags:
@@ -300,12 +322,23 @@ def batch_get_image(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
     failures: list[dict[str, Any]] = []
     seen: set[tuple[str, str | None]] = set()
     now = ctx.now()
+    view.settle(now)
     for image_id in ids:
         failure = check_image_id(image_id)
         image = None if failure else view.find(image_id)
         if failure is not None or image is None:
             failures.append(
                 failure or failed(image_id, "ImageNotFound", "Requested image not found")
+            )
+            continue
+        if meta_of(image).status != "ACTIVE":
+            failures.append(
+                failed(
+                    image_id,
+                    ARCHIVED_PULL_FAILURE,
+                    f"Requested image is {meta_of(image).status}: archived images can't be "
+                    "pulled until they are restored",
+                )
             )
             continue
         digest, tag = image.get_image_digest(), image_id.get("imageTag")
@@ -384,6 +417,42 @@ def list_image_referrers(params: dict[str, Any], ctx: Context) -> dict[str, Any]
     return response
 
 
+def update_image_storage_class(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Archive an ACTIVE image, or restore an ARCHIVED one (through ACTIVATING)."""
+    view = _repo(params, ctx)
+    image_id = params.get("imageId")
+    if not isinstance(image_id, dict):
+        raise _constraint("imageId", "Member must not be null", "ValidationException")
+    target = params.get("targetStorageClass")
+    if target not in STORAGE_CLASSES:
+        raise _constraint(
+            "targetStorageClass",
+            f"Member must satisfy enum value set: [{', '.join(STORAGE_CLASSES)}]",
+            "ValidationException",
+        )
+    problem = check_image_id(image_id)
+    image = None if problem else view.find(image_id)
+    if problem is not None:
+        raise invalid_parameter(problem["failureReason"])
+    if image is None:
+        raise EcrError(
+            "ImageNotFoundException",
+            f"The image with imageId {{imageDigest:'{image_id.get('imageDigest')}', "
+            f"imageTag:'{image_id.get('imageTag')}'}} does not exist within the repository "
+            f"with name '{view.name}' in the registry with id '{view.registry_id}'",
+        )
+    status = view.update_storage_class(image, target, ctx.now(), ctx.activation_delay)
+    returned = {"imageDigest": image.get_image_digest()}
+    if image_id.get("imageTag"):
+        returned["imageTag"] = image_id["imageTag"]
+    return {
+        "registryId": view.registry_id,
+        "repositoryName": view.name,
+        "imageId": returned,
+        "imageStatus": status,
+    }
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any], Context], dict[str, Any]]] = {
     "PutImage": put_image,
     "DescribeImages": describe_images,
@@ -392,4 +461,5 @@ HANDLERS: dict[str, Callable[[dict[str, Any], Context], dict[str, Any]]] = {
     "BatchGetImage": batch_get_image,
     "BatchDeleteImage": batch_delete_image,
     "ListImageReferrers": list_image_referrers,
+    "UpdateImageStorageClass": update_image_storage_class,
 }

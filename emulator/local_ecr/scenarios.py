@@ -34,6 +34,8 @@ class SeededImage:
     media_type: str
     parents: tuple[str, ...] = ()
     subject: str | None = None
+    status: str = "ACTIVE"
+    """imageStatus after seeding: ACTIVE, ARCHIVED or ACTIVATING."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class SeededImage:
             "mediaType": self.media_type,
             "parents": list(self.parents),
             "subject": self.subject,
+            "imageStatus": self.status,
         }
 
 
@@ -180,6 +183,11 @@ class Seeder:
         built = self.make.referrer(subject, artifact_type)
         return self.push(repository, built, [], at, "referrer", subject=subject.digest)
 
+    def archive(self, repository: str, digest: str, at: datetime) -> None:
+        """Move an image to the archive storage class, as UpdateImageStorageClass did at `at`."""
+        meta = meta_of(self.repo(repository).by_digest[digest])
+        meta.status, meta.last_archived_at = "ARCHIVED", at
+
     def delete(self, repository: str, digest: str) -> None:
         view = self.repo(repository)
         view.remove(view.by_digest[digest])
@@ -207,6 +215,7 @@ class Seeder:
                         media_type=meta_of(image).media_type,
                         parents=tuple(sorted(origin.parents)),
                         subject=origin.subject,
+                        status=meta_of(image).status,
                     )
                 )
         return SeedResult(
@@ -273,6 +282,41 @@ def demo(s: Seeder, repositories: int, per_repository: int) -> None:
             s.ago(days=days),
         )
     s.refer("batch", built, SPDX_JSON, s.ago(days=15))
+
+
+def archived(s: Seeder, repositories: int, per_repository: int) -> None:
+    """`archive-app`: 12 active releases and 5 older archived ones, all tagged.
+
+    Default settings keep the 10 newest active releases, expire the 2 oldest and leave the
+    archived ones alone; with expiredImageAction=archive, 10 stay active and 7 end archived.
+    `archive-mixed` adds an archived index (with its archived children), an untagged archived
+    image archived 200 days ago, and an image being restored (ACTIVATING).
+    """
+    del repositories, per_repository
+    for number in range(5):
+        digest = s.push("archive-app", s.make.image(), [f"v0.{number}.0"], s.ago(days=400 - number))
+        s.archive("archive-app", digest, s.ago(days=100 - number))
+    for number in range(12):
+        s.push("archive-app", s.make.image(), [f"v1.{number}.0"], s.ago(days=60 - 5 * number))
+    s.note("archived_tags", *(f"v0.{number}.0" for number in range(5)))
+
+    amd, arm = s.make.image(oci=True), s.make.image(oci=True)
+    index = s.push_index(
+        "archive-mixed", [(amd, "linux/amd64"), (arm, "linux/arm64")], ["v1.0.0"], s.ago(300)
+    )
+    for digest in (index, amd.digest, arm.digest):
+        s.archive("archive-mixed", digest, s.ago(days=150))
+    for origin in list(s.origins):  # BuildKit attestations of the index are archived too
+        if origin[0] == "archive-mixed" and index in s.origins[origin].parents:
+            s.archive("archive-mixed", origin[1], s.ago(days=150))
+    leftover = s.push("archive-mixed", s.make.image(), [], s.ago(days=280))
+    s.archive("archive-mixed", leftover, s.ago(days=200))
+    warming = s.push("archive-mixed", s.make.image(), ["v0.9.0"], s.ago(days=320))
+    meta = meta_of(s.repo("archive-mixed").by_digest[warming])
+    meta.status, meta.last_archived_at = "ACTIVATING", s.ago(days=250)
+    meta.activating_until = s.now + timedelta(minutes=20)
+    for number in range(3):
+        s.push("archive-mixed", s.make.image(), [f"v2.{number}.0"], s.ago(days=20 - 5 * number))
 
 
 def ci(s: Seeder, repositories: int, per_repository: int) -> None:
@@ -357,6 +401,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     "demo": Scenario(demo, (4, 0), sizable=False),
+    "archived": Scenario(archived, (2, 0), sizable=False),
     "ci": Scenario(ci, (3, 40)),
     "multi-arch": Scenario(multi_arch, (2, 6)),
     "signed": Scenario(signed, (2, 8)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local_ecr.app import EmulatorApp
 from local_ecr.clock import Clock, as_utc
+from local_ecr.ecr_api import DEFAULT_ACTIVATION_DELAY
 from local_ecr.faults import CallCounter, Faults
 from local_ecr.scenarios import SeedResult, seed_scenario
 from local_ecr.store import EcrError, ensure_repository, open_repository, set_pushed_at
@@ -49,9 +50,12 @@ class LocalEcr:
         *,
         fault_seed: int = 0,
         account_id: str = DEFAULT_ACCOUNT_ID,
+        activation_delay: timedelta = DEFAULT_ACTIVATION_DELAY,
     ) -> None:
         self.region = region
         self.account_id = account_id
+        self.activation_delay = activation_delay
+        """How long a restored image stays ACTIVATING (emulator clock time); ECR: ~20 minutes."""
         self.clock = Clock()
         self.faults = Faults(seed=fault_seed)
         self.counter = CallCounter()

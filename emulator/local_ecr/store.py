@@ -57,6 +57,17 @@ class ImageMeta:
     artifact_type: str | None
     annotations: dict[str, str] = field(default_factory=dict)
     last_pull: datetime | None = None
+    status: str = "ACTIVE"
+    """ACTIVE, ARCHIVED, or ACTIVATING until `activating_until` (see `settle`)."""
+    last_archived_at: datetime | None = None
+    last_activated_at: datetime | None = None
+    activating_until: datetime | None = None
+
+    def settle(self, now: datetime) -> None:
+        """An ACTIVATING image becomes ACTIVE once its restore delay has passed."""
+        until = self.activating_until
+        if self.status == "ACTIVATING" and until is not None and now >= until:
+            self.status, self.last_activated_at, self.activating_until = "ACTIVE", until, None
 
     @property
     def is_index(self) -> bool:
@@ -336,6 +347,36 @@ class RepoView:
             return [{"imageDigest": image_digest}], None
         return [{"imageDigest": image_digest, "imageTag": each} for each in tags], None
 
+    def settle(self, now: datetime) -> None:
+        """Finish every restore whose delay has passed, before answering about the images."""
+        for image in self.repository.images:
+            meta_of(image).settle(now)
+
+    def update_storage_class(
+        self, image: Image, target: str, now: datetime, activation_delay: timedelta
+    ) -> str:
+        """UpdateImageStorageClass: ARCHIVE at once; STANDARD through ACTIVATING. New status."""
+        meta = meta_of(image)
+        meta.settle(now)
+        if target == "ARCHIVE":
+            if meta.status != "ACTIVE":
+                raise EcrError(
+                    "ImageStorageClassUpdateNotSupportedException",
+                    f"The image {image.get_image_digest()} is {meta.status} and can't be "
+                    "archived; only ACTIVE images can",
+                )
+            meta.status, meta.last_archived_at = "ARCHIVED", now
+            return meta.status
+        if meta.status != "ARCHIVED":
+            raise EcrError(
+                "ImageStorageClassUpdateNotSupportedException",
+                f"The image {image.get_image_digest()} is {meta.status} and can't be restored; "
+                "only ARCHIVED images can",
+            )
+        meta.status, meta.activating_until = "ACTIVATING", now + activation_delay
+        meta.settle(now)
+        return meta.status
+
     def record_pull(self, image: Image, now: datetime) -> None:
         """ECR refreshes lastRecordedPullTime at most once every 24 hours."""
         meta = meta_of(image)
@@ -408,7 +449,7 @@ def image_detail(view: RepoView, image: Image) -> dict[str, Any]:
         "imageSizeInBytes": view.size_of(image),
         "imagePushedAt": meta.pushed_at.timestamp(),
         "imageManifestMediaType": meta.media_type,
-        "imageStatus": "ACTIVE",
+        "imageStatus": meta.status,
     }
     if image.image_tags:
         detail["imageTags"] = list(image.image_tags)
@@ -418,6 +459,10 @@ def image_detail(view: RepoView, image: Image) -> dict[str, Any]:
         detail["subjectManifestDigest"] = meta.subject_digest
     if meta.last_pull is not None:
         detail["lastRecordedPullTime"] = meta.last_pull.timestamp()
+    if meta.last_archived_at is not None:
+        detail["lastArchivedAt"] = meta.last_archived_at.timestamp()
+    if meta.last_activated_at is not None:
+        detail["lastActivatedAt"] = meta.last_activated_at.timestamp()
     return detail
 
 

@@ -1,6 +1,7 @@
 """Pure core of `ecr-sweeper evaluate`: policy and DescribeImages output in, JSON-able report out.
 
-It applies the lifecycle policy only (no protections), so it shows what ECR itself would expire.
+It applies the lifecycle policy only (no protections), so it shows what ECR itself would expire
+or transition to the archive tier.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ecr_sweeper.lifecycle import LifecyclePolicy, evaluate, newest_first, parse_policy
-from ecr_sweeper.model import Image, ImageDetailError, image_from_detail
+from ecr_sweeper.model import Action, Image, ImageDetailError, image_from_detail
 
 _DESCRIBE_IMAGES_KEYS = ("imageDetails",)
 
@@ -59,24 +60,30 @@ def images_from_document(document: Any) -> list[Image]:
 
 
 def report(policy: LifecyclePolicy, images: Sequence[Image], now: datetime) -> dict[str, Any]:
-    """The evaluate report: expired digests and one decision per image, newest first."""
+    """The evaluate report: expired and transitioned digests, and one decision per image,
+    newest first."""
     verdicts = evaluate(policy, images, now)
     decisions: list[dict[str, Any]] = []
     expired: list[str] = []
+    transitioned: list[str] = []
     for image in newest_first(images):
         verdict = verdicts[image.digest]
-        if verdict.expired_by is not None:
+        if verdict.action is Action.EXPIRE:
             expired.append(image.digest)
+        elif verdict.action is Action.TRANSITION:
+            transitioned.append(image.digest)
+        rule = verdict.acted_by
         decisions.append(
             {
                 "imageDigest": image.digest,
                 "imageTags": list(image.tags),
-                "action": "expire" if verdict.expired_by is not None else "keep",
-                "rulePriority": verdict.expired_by.priority if verdict.expired_by else None,
+                "imageStatus": image.status.value,
+                "action": verdict.action.value,
+                "rulePriority": rule.priority if rule is not None else None,
                 "reason": verdict.reason,
             }
         )
-    return {"expired": expired, "decisions": decisions}
+    return {"expired": expired, "transitioned": transitioned, "decisions": decisions}
 
 
 def evaluate_documents(policy_document: Any, images_document: Any, now: datetime) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """ECR lifecycle policies: parse and validate them as the ECR API would, and evaluate them offline.
 
 Pure: no boto3, no Powertools. The semantics follow the ECR user guide ("Lifecycle policies",
-"Lifecycle policy properties", "Examples of lifecycle policies"); docs/lifecycle-policies.md
-states the exact interpretation and the one extension (sinceImagePulled with expire).
+"Lifecycle policy properties", "Examples of lifecycle policies", "Archiving an image");
+docs/lifecycle-policies.md states the exact interpretation, the readings taken where the guide is
+silent, and the one extension (sinceImagePulled with expire).
 """
 
 from __future__ import annotations
@@ -11,20 +12,45 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from ecr_sweeper.model import Image
+from ecr_sweeper.model import Action, Image, ImageStatus
 
 TagStatus = Literal["tagged", "untagged", "any"]
-CountType = Literal["imageCountMoreThan", "sinceImagePushed", "sinceImagePulled"]
+CountType = Literal[
+    "imageCountMoreThan", "sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned"
+]
+StorageClass = Literal["standard", "archive"]
+ActionType = Literal["expire", "transition"]
 
 TAG_STATUSES: tuple[str, ...] = ("tagged", "untagged", "any")
-COUNT_TYPES: tuple[str, ...] = ("imageCountMoreThan", "sinceImagePushed", "sinceImagePulled")
-SINCE_COUNT_TYPES: tuple[str, ...] = ("sinceImagePushed", "sinceImagePulled")
+COUNT_TYPES: tuple[str, ...] = (
+    "imageCountMoreThan",
+    "sinceImagePushed",
+    "sinceImagePulled",
+    "sinceImageTransitioned",
+)
+SINCE_COUNT_TYPES: tuple[str, ...] = (
+    "sinceImagePushed",
+    "sinceImagePulled",
+    "sinceImageTransitioned",
+)
 COUNT_UNITS: tuple[str, ...] = ("days",)
-ACTION_TYPES: tuple[str, ...] = ("expire",)
+STORAGE_CLASSES: tuple[str, ...] = ("standard", "archive")
+ACTION_TYPES: tuple[str, ...] = ("expire", "transition")
+TARGET_STORAGE_CLASSES: tuple[str, ...] = ("archive",)
+ARCHIVE_MINIMUM_DAYS = 90
+"""Archived images have a 90-day minimum storage duration; ECR refuses rules that delete them
+sooner."""
+
+_CLASS_OF_STATUS: dict[ImageStatus, str | None] = {
+    ImageStatus.ACTIVE: "standard",
+    ImageStatus.ARCHIVED: "archive",
+    ImageStatus.ACTIVATING: None,
+}
+"""The storage class whose rules see an image; ACTIVATING images are seen by no rule."""
 
 MAX_RULES = 50
 """ECR accepts at most 50 rules in one policy."""
@@ -44,19 +70,14 @@ _SELECTION_KEYS = (
     "tagStatus",
     "tagPrefixList",
     "tagPatternList",
+    "storageClass",
     "countType",
     "countUnit",
     "countNumber",
 )
-_ACTION_KEYS = ("type",)
+_ACTION_KEYS = ("type", "targetStorageClass")
 _RESPONSE_KEYS = ("registryId", "repositoryName", "lifecyclePolicyText", "lastEvaluatedAt")
 """Keys of the object `aws ecr get-lifecycle-policy` prints."""
-
-_ARCHIVE_SELECTION_KEYS = ("storageClass",)
-_ARCHIVE_ACTION_KEYS = ("targetStorageClass",)
-_ARCHIVE_COUNT_TYPES = ("sinceImageTransitioned",)
-_ARCHIVE_ACTION_TYPES = ("transition",)
-_NOT_SUPPORTED = "ECR's archive storage class is not supported yet by ecr-sweeper"
 
 
 class PolicyError(ValueError):
@@ -73,9 +94,16 @@ class Selection:
     count_type: CountType
     count_unit: str | None = None
     count_number: int
+    storage_class: StorageClass = "standard"
 
     def matches(self, image: Image) -> bool:
-        """Whether the image is among this rule's tag selection (the count is not considered)."""
+        """Whether the image is among this rule's selection: its storage class, then its tags.
+
+        The count is not considered. Archived images are seen only by archive rules, active
+        images only by standard rules, and images being restored (ACTIVATING) by none.
+        """
+        if _CLASS_OF_STATUS[image.status] != self.storage_class:
+            return False
         if self.tag_status == "any":
             return True
         if self.tag_status == "untagged":
@@ -99,7 +127,8 @@ class Rule:
     priority: int
     description: str
     selection: Selection
-    action: str = "expire"
+    action: ActionType = "expire"
+    """`expire` deletes; `transition` moves a standard image to the archive storage class."""
 
     @property
     def label(self) -> str:
@@ -124,15 +153,34 @@ class LifecyclePolicy:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the policy does to one image. `reason` is a sentence, for kept images too."""
+    """What the policy does to one image. `reason` is a sentence, for kept images too.
+
+    `expired_by` is the rule that deletes the image; `transitioned_by` the rule that moves it to
+    the archive storage class. At most one of them is set.
+    """
 
     digest: str
     expired_by: Rule | None
     reason: str
+    transitioned_by: Rule | None = None
 
     @property
     def expired(self) -> bool:
         return self.expired_by is not None
+
+    @property
+    def action(self) -> Action:
+        """KEEP, EXPIRE or TRANSITION."""
+        if self.expired_by is not None:
+            return Action.EXPIRE
+        if self.transitioned_by is not None:
+            return Action.TRANSITION
+        return Action.KEEP
+
+    @property
+    def acted_by(self) -> Rule | None:
+        """The rule that expires or transitions the image, if any."""
+        return self.expired_by or self.transitioned_by
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -227,7 +275,7 @@ def _parse_rule(raw: Any, position: int) -> Rule:
     if not isinstance(raw, dict):
         raise PolicyError(f"rule {position}: expected a rule object, got {_kind(raw)}")
     where = _where(position, raw.get("rulePriority", _MISSING))
-    _check_keys(raw, _RULE_KEYS, (), where, "")
+    _check_keys(raw, _RULE_KEYS, where, "")
     priority = raw.get("rulePriority", _MISSING)
     if priority is _MISSING:
         raise PolicyError(f"{where}: rulePriority: missing; give a whole number of 1 or more")
@@ -241,12 +289,8 @@ def _parse_rule(raw: Any, position: int) -> Rule:
     return rule
 
 
-def _check_keys(
-    raw: dict[str, Any], accepted: tuple[str, ...], archive: tuple[str, ...], where: str, path: str
-) -> None:
+def _check_keys(raw: dict[str, Any], accepted: tuple[str, ...], where: str, path: str) -> None:
     for key in raw:
-        if key in archive:
-            raise PolicyError(f"{where}: {path}{key}: {_NOT_SUPPORTED}")
         if key not in accepted:
             scope = path.rstrip(".") or "a rule"
             raise PolicyError(
@@ -259,7 +303,7 @@ def _parse_selection(raw: Any, where: str) -> Selection:
         raise PolicyError(f"{where}: selection: missing")
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: selection: expected an object, got {_kind(raw)}")
-    _check_keys(raw, _SELECTION_KEYS, _ARCHIVE_SELECTION_KEYS, where, "selection.")
+    _check_keys(raw, _SELECTION_KEYS, where, "selection.")
     for required in ("tagStatus", "countType", "countNumber"):
         if required not in raw:
             raise PolicyError(f"{where}: selection.{required}: missing")
@@ -268,8 +312,12 @@ def _parse_selection(raw: Any, where: str) -> Selection:
             f"{where}: selection.tagStatus: {json.dumps(raw['tagStatus'], default=repr)}; "
             f"accepted values are {', '.join(TAG_STATUSES)}"
         )
-    if raw["countType"] in _ARCHIVE_COUNT_TYPES:
-        raise PolicyError(f"{where}: selection.countType: {raw['countType']!r}: {_NOT_SUPPORTED}")
+    storage_class = raw.get("storageClass", "standard")
+    if storage_class not in STORAGE_CLASSES:
+        raise PolicyError(
+            f"{where}: selection.storageClass: {json.dumps(storage_class, default=repr)}; "
+            f"accepted values are {', '.join(STORAGE_CLASSES)}"
+        )
     return Selection(
         tag_status=raw["tagStatus"],
         tag_prefix_list=_tag_list(raw, "tagPrefixList", where),
@@ -277,6 +325,7 @@ def _parse_selection(raw: Any, where: str) -> Selection:
         count_type=raw["countType"],
         count_unit=raw.get("countUnit"),
         count_number=raw["countNumber"],
+        storage_class=storage_class,
     )
 
 
@@ -297,23 +346,41 @@ def _tag_list(raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_action(raw: Any, where: str) -> str:
+_ACCEPTED_ACTIONS = '{"type": "expire"} or {"type": "transition", "targetStorageClass": "archive"}'
+
+
+def _parse_action(raw: Any, where: str) -> ActionType:
     if raw is _MISSING:
-        raise PolicyError(f'{where}: action: missing; give {{"type": "expire"}}')
+        raise PolicyError(f"{where}: action: missing; give {_ACCEPTED_ACTIONS}")
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: action: expected an object, got {_kind(raw)}")
-    _check_keys(raw, _ACTION_KEYS, _ARCHIVE_ACTION_KEYS, where, "action.")
+    _check_keys(raw, _ACTION_KEYS, where, "action.")
     action_type = raw.get("type", _MISSING)
     if action_type is _MISSING:
-        raise PolicyError(f'{where}: action.type: missing; the accepted value is "expire"')
-    if action_type in _ARCHIVE_ACTION_TYPES:
-        raise PolicyError(f"{where}: action.type: {action_type!r}: {_NOT_SUPPORTED}")
+        raise PolicyError(f"{where}: action.type: missing; give {_ACCEPTED_ACTIONS}")
     if action_type not in ACTION_TYPES:
         raise PolicyError(
-            f"{where}: action.type: {json.dumps(action_type, default=repr)}; the accepted "
-            'value is "expire"'
+            f"{where}: action.type: {json.dumps(action_type, default=repr)}; accepted values "
+            f"are {', '.join(ACTION_TYPES)}"
         )
-    return str(action_type)
+    target = raw.get("targetStorageClass", _MISSING)
+    if action_type == "transition":
+        if target is _MISSING:
+            raise PolicyError(
+                f'{where}: action.targetStorageClass: missing; a "transition" action needs '
+                '"targetStorageClass": "archive"'
+            )
+        if target not in TARGET_STORAGE_CLASSES:
+            raise PolicyError(
+                f"{where}: action.targetStorageClass: {json.dumps(target, default=repr)}; the "
+                'accepted value is "archive"'
+            )
+    elif target is not _MISSING:
+        raise PolicyError(
+            f'{where}: action.targetStorageClass: only a "transition" action takes it; this '
+            'action is "expire"'
+        )
+    return "transition" if action_type == "transition" else "expire"
 
 
 # --- validation of built rules (also guards rules built in code, e.g. simple_policy) -------------
@@ -332,8 +399,44 @@ def _check_rule(rule: Rule, where: str) -> None:
     if not isinstance(rule.description, str):
         raise PolicyError(f"{where}: description: expected a string")
     if rule.action not in ACTION_TYPES:
-        raise PolicyError(f'{where}: action.type: {rule.action!r}; the accepted value is "expire"')
+        raise PolicyError(
+            f"{where}: action.type: {rule.action!r}; accepted values are {', '.join(ACTION_TYPES)}"
+        )
     _check_selection(rule.selection, where)
+    _check_storage_class(rule, where)
+
+
+def _check_storage_class(rule: Rule, where: str) -> None:
+    """The archive tier's rules, as the user guide's lifecycle policy properties state them."""
+    selection = rule.selection
+    storage_class, count_type = selection.storage_class, selection.count_type
+    if storage_class not in STORAGE_CLASSES:
+        raise PolicyError(
+            f"{where}: selection.storageClass: {json.dumps(storage_class, default=repr)}; "
+            f"accepted values are {', '.join(STORAGE_CLASSES)}"
+        )
+    if count_type == "sinceImageTransitioned" and storage_class != "archive":
+        raise PolicyError(
+            f"{where}: selection.storageClass: countType 'sinceImageTransitioned' needs "
+            '"storageClass": "archive" (it counts days since the image was archived)'
+        )
+    if storage_class == "archive" and count_type != "sinceImageTransitioned":
+        raise PolicyError(
+            f"{where}: selection.countType: {count_type!r} can't select archived images; an "
+            "archive rule counts only with sinceImageTransitioned (imageCountMoreThan, "
+            "sinceImagePushed and sinceImagePulled take only the standard storage class)"
+        )
+    if storage_class == "archive" and rule.action != "expire":
+        raise PolicyError(
+            f'{where}: action.type: an archive rule may only "expire"; archived images '
+            "can't be transitioned again"
+        )
+    if count_type == "sinceImageTransitioned" and selection.count_number < ARCHIVE_MINIMUM_DAYS:
+        raise PolicyError(
+            f"{where}: selection.countNumber: {selection.count_number}; archived images have a "
+            f"{ARCHIVE_MINIMUM_DAYS}-day minimum storage duration, so an archive rule must count "
+            f"{ARCHIVE_MINIMUM_DAYS} days or more"
+        )
 
 
 def _check_selection(selection: Selection, where: str) -> None:
@@ -398,7 +501,7 @@ def _check_selection(selection: Selection, where: str) -> None:
     elif unit is not None:
         raise PolicyError(
             f"{where}: selection.countUnit: not allowed with countType {count_type!r}; give it "
-            "only with sinceImagePushed or sinceImagePulled"
+            "only with sinceImagePushed, sinceImagePulled or sinceImageTransitioned"
         )
     number = selection.count_number
     if not _is_whole(number) or not 1 <= number <= MAX_COUNT_NUMBER:
@@ -423,13 +526,14 @@ def _check_rules(rules: Sequence[Rule]) -> None:
                 f"{first_with[rule.priority]}; priorities must be unique"
             )
         first_with[rule.priority] = position
-    highest = max(rule.priority for rule in rules)
     for position, rule in enumerate(rules, start=1):
+        storage_class = rule.selection.storage_class
+        highest = max(r.priority for r in rules if r.selection.storage_class == storage_class)
         if rule.selection.tag_status == "any" and rule.priority != highest:
             raise PolicyError(
                 f'{_where(position, rule.priority)}: selection.tagStatus: a rule with "any" '
-                f"must have the highest rulePriority (be applied last), but another rule has "
-                f"rulePriority {highest}"
+                f"must have the highest rulePriority among the {storage_class} rules (be "
+                f"applied last), but another {storage_class} rule has rulePriority {highest}"
             )
 
 
@@ -446,6 +550,8 @@ def policy_document(policy: LifecyclePolicy) -> dict[str, Any]:
             selected["tagPrefixList"] = list(selection.tag_prefix_list)
         if selection.tag_pattern_list:
             selected["tagPatternList"] = list(selection.tag_pattern_list)
+        if selection.storage_class != "standard":
+            selected["storageClass"] = selection.storage_class
         selected["countType"] = selection.count_type
         if selection.count_unit is not None:
             selected["countUnit"] = selection.count_unit
@@ -454,7 +560,11 @@ def policy_document(policy: LifecyclePolicy) -> dict[str, Any]:
         if rule.description:
             document["description"] = rule.description
         document["selection"] = selected
-        document["action"] = {"type": rule.action}
+        document["action"] = (
+            {"type": "transition", "targetStorageClass": "archive"}
+            if rule.action == "transition"
+            else {"type": "expire"}
+        )
         rules.append(document)
     return {"rules": rules}
 
@@ -485,6 +595,33 @@ def simple_policy(keep_tagged_images: int, untagged_grace_days: int) -> Lifecycl
             ),
         )
     )
+
+
+def archiving(policy: LifecyclePolicy, retention_days: int | None) -> LifecyclePolicy:
+    """The policy with what it expires archived instead (expiredImageAction=archive).
+
+    Every standard rule becomes a transition rule; archive rules are left as they are. With a
+    retention, one more rule deletes archived images that many days after their archiving.
+    """
+    rules = [
+        rule if rule.selection.storage_class == "archive" else replace(rule, action="transition")
+        for rule in policy.rules
+    ]
+    if retention_days is not None:
+        rules.append(
+            Rule(
+                priority=max(rule.priority for rule in rules) + 1,
+                description=f"delete images archived more than {days(retention_days)} ago",
+                selection=Selection(
+                    tag_status="any",
+                    storage_class="archive",
+                    count_type="sinceImageTransitioned",
+                    count_unit="days",
+                    count_number=retention_days,
+                ),
+            )
+        )
+    return LifecyclePolicy(tuple(rules))
 
 
 # --- evaluation ----------------------------------------------------------------------------------
@@ -554,10 +691,14 @@ def _apply_rule(rule: Rule, ordered: list[Image], now: datetime) -> _RuleFinding
                 result.findings[image.digest] = _Finding(True, reason)
         return result
     for image in selected:
-        if selection.count_type == "sinceImagePulled" and image.last_pulled_at is not None:
-            what, moment = "last pulled", image.last_pulled_at
+        if selection.count_type == "sinceImageTransitioned":
+            if image.last_archived_at is None:
+                reason = f"archived, but when is unknown (no lastArchivedAt) ({rule.label})"
+                result.findings[image.digest] = _Finding(False, reason)
+                continue
+            what, moment = "archived", image.last_archived_at
         elif selection.count_type == "sinceImagePulled":
-            what, moment = "never pulled; pushed", image.pushed_at
+            what, moment = _last_use(image)
         else:
             what, moment = "pushed", image.pushed_at
         age = now - moment
@@ -566,6 +707,24 @@ def _apply_rule(rule: Rule, ordered: list[Image], now: datetime) -> _RuleFinding
         reason = f"{what} {_days(age, limit)}, {comparison} {days(limit)} ({rule.label})"
         result.findings[image.digest] = _Finding(older, reason)
     return result
+
+
+def _last_use(image: Image) -> tuple[str, datetime]:
+    """What sinceImagePulled counts from: the last pull, or the restore from archive if later.
+
+    An image never pulled counts from its push. ECR documents the restore case ("never pulled
+    since" it was restored counts from lastActivatedAt); the latest of the three is used, which
+    never makes an image look older than it is.
+    """
+    candidates = [("pushed", image.pushed_at)]
+    if image.last_activated_at is not None:
+        candidates.append(("restored from archive", image.last_activated_at))
+    if image.last_pulled_at is not None:
+        candidates.append(("last pulled", image.last_pulled_at))
+    what, moment = max(candidates, key=lambda candidate: candidate[1])
+    if what == "pushed" and image.last_pulled_at is None:
+        what = "never pulled; pushed"
+    return what, moment
 
 
 def days(count: int) -> str:
@@ -586,9 +745,18 @@ def _days(age: timedelta, limit: int) -> str:
 def _verdict(image: Image, all_findings: list[_RuleFindings]) -> Verdict:
     matching = [found for found in all_findings if image.digest in found.findings]
     if not matching:
-        return Verdict(image.digest, None, "kept: matches no rule")
+        if image.status is ImageStatus.ACTIVATING:
+            reason = "kept: being restored from archive (ACTIVATING); no rule touches it"
+        elif image.status is ImageStatus.ARCHIVED:
+            reason = "kept: archived, and no archive rule selects it"
+        else:
+            reason = "kept: matches no rule"
+        return Verdict(image.digest, None, reason)
     first = matching[0]
     finding = first.findings[image.digest]
+    if finding.marks and first.rule.action == "transition":
+        reason = f"transition to archive: {finding.reason}"
+        return Verdict(image.digest, None, reason, transitioned_by=first.rule)
     if finding.marks:
         return Verdict(image.digest, first.rule, f"expire: {finding.reason}")
     overruled = next((found for found in matching[1:] if found.findings[image.digest].marks), None)
@@ -597,7 +765,7 @@ def _verdict(image: Image, all_findings: list[_RuleFindings]) -> Verdict:
     return Verdict(
         image.digest,
         None,
-        f"kept: its tags match {first.rule.label} (higher priority), which does not expire it "
-        f"({finding.reason}); {overruled.rule.label} alone would expire it "
-        f"({overruled.findings[image.digest].reason})",
+        f"kept: its tags match {first.rule.label} (higher priority), which does not "
+        f"{first.rule.action} it ({finding.reason}); {overruled.rule.label} alone would "
+        f"{overruled.rule.action} it ({overruled.findings[image.digest].reason})",
     )

@@ -18,6 +18,14 @@ INDEX_MEDIA_TYPES = frozenset(
 )
 
 
+class ImageStatus(StrEnum):
+    """ECR's imageStatus: which storage class holds the image, or that it is being restored."""
+
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+    ACTIVATING = "ACTIVATING"
+
+
 @dataclass(frozen=True)
 class Image:
     """One image (manifest) of a repository, as DescribeImages reports it."""
@@ -30,6 +38,10 @@ class Image:
     manifest_media_type: str | None = None
     artifact_media_type: str | None = None
     subject_digest: str | None = None
+    status: ImageStatus = ImageStatus.ACTIVE
+    """ARCHIVED images can't be pulled; ACTIVATING ones are being restored to standard."""
+    last_archived_at: datetime | None = None
+    last_activated_at: datetime | None = None
 
     @property
     def is_index(self) -> bool:
@@ -42,8 +54,11 @@ class Image:
 
 
 class Action(StrEnum):
+    """What happens to an image: kept as it is, deleted, or moved to ECR's archive tier."""
+
     KEEP = "keep"
     EXPIRE = "expire"
+    TRANSITION = "transition"
 
 
 class Protection(StrEnum):
@@ -76,7 +91,7 @@ class Decision:
     rule_description: str | None = None
     protection: Protection | None = None
     follows: tuple[str, ...] = ()
-    """Digests that must be deleted before this image: its index, or its subject."""
+    """Digests that must be deleted (or archived) before this image: its index, or its subject."""
 
     @classmethod
     def kept(cls, image: Image, protection: Protection, reason: str) -> Decision:
@@ -99,6 +114,11 @@ class RepositoryPlan:
     @property
     def kept(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.action is Action.KEEP)
+
+    @property
+    def transitioned(self) -> tuple[Decision, ...]:
+        """Images to move to the archive tier (UpdateImageStorageClass, one image a call)."""
+        return tuple(d for d in self.decisions if d.action is Action.TRANSITION)
 
 
 class ImageDetailError(ValueError):
@@ -146,6 +166,14 @@ def image_from_detail(detail: object) -> Image:
     size = detail.get("imageSizeInBytes", 0)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ImageDetailError(f"imageSizeInBytes of {digest}: expected a whole number")
+    status_value = detail.get("imageStatus", ImageStatus.ACTIVE.value)
+    if status_value not in tuple(ImageStatus):
+        raise ImageDetailError(
+            f"imageStatus of {digest}: {status_value!r}; accepted values are "
+            f"{', '.join(ImageStatus)}"
+        )
+    archived = detail.get("lastArchivedAt")
+    activated = detail.get("lastActivatedAt")
     return Image(
         digest=digest,
         tags=tuple(tags),
@@ -157,6 +185,13 @@ def image_from_detail(detail: object) -> Image:
         manifest_media_type=detail.get("imageManifestMediaType"),
         artifact_media_type=detail.get("artifactMediaType"),
         subject_digest=detail.get("subjectManifestDigest"),
+        status=ImageStatus(status_value),
+        last_archived_at=(
+            parse_timestamp(archived, f"lastArchivedAt of {digest}") if archived else None
+        ),
+        last_activated_at=(
+            parse_timestamp(activated, f"lastActivatedAt of {digest}") if activated else None
+        ),
     )
 
 

@@ -15,6 +15,16 @@ ECR_REPOSITORY_ACTIONS: tuple[str, ...] = (
 )
 """Repository-scoped ECR actions (resource: the registry's repositories)."""
 
+ECR_ARCHIVE_ACTIONS: tuple[str, ...] = ("ecr:UpdateImageStorageClass",)
+"""Move images to ECR's archive storage class, one image a call (settings: expiredImageAction is
+archive). Repository-scoped, like ECR_REPOSITORY_ACTIONS."""
+
+
+def ecr_repository_actions(archives: bool) -> tuple[str, ...]:
+    """The repository-scoped ECR actions for these settings: archiving adds its own action."""
+    return ECR_REPOSITORY_ACTIONS + (ECR_ARCHIVE_ACTIONS if archives else ())
+
+
 ECR_REGISTRY_ACTIONS: tuple[str, ...] = ("ecr:DescribeRepositories",)
 """ECR actions that list the registry (resource: all repositories of the account and region)."""
 

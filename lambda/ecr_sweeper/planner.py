@@ -1,9 +1,11 @@
 """The decision core: images and settings in, a plan with a reason per image out.
 
-Pure functions over plain data (no boto3). The lifecycle policy decides what expires among the
-repository's top-level images; the protections here then keep what must never go, and the image
-graph makes children of multi-arch indexes and referrers (signatures, SBOMs, attestations) follow
-the image they belong to. Nothing a kept image needs is ever expired.
+Pure functions over plain data (no boto3). The lifecycle policy decides what expires (or moves
+to the archive tier) among the repository's top-level images; the protections here then keep what
+must never go, and the image graph makes children of multi-arch indexes and referrers (signatures,
+SBOMs, attestations) follow the image they belong to. Nothing a kept image needs is ever expired
+or archived, and nothing an archived image needs is ever expired. Archiving obeys the same
+protections as deleting: an archived image can't be pulled.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
 from ecr_sweeper import lifecycle
-from ecr_sweeper.model import Action, Decision, Image, Protection, RepositoryPlan
+from ecr_sweeper.model import Action, Decision, Image, ImageStatus, Protection, RepositoryPlan
 from ecr_sweeper.settings import Settings
 
 TAG_PREFIX = "ecr-sweeper:"
@@ -52,13 +54,16 @@ class RepositoryFacts:
 
     `children` maps each index digest to the digests its manifest lists. `in_use_by_digest` and
     `in_use_by_tag` name the holder (a service, task or function) of images in use. `uncertain`
-    says why nothing may be deleted here this run (fail closed).
+    says why nothing may be deleted here this run (fail closed). `unreadable_indexes` are
+    archived (or activating) indexes whose manifests can't be fetched, since such images can't
+    be pulled: their children are unknown.
     """
 
     children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     in_use_by_digest: Mapping[str, str] = field(default_factory=dict)
     in_use_by_tag: Mapping[str, str] = field(default_factory=dict)
     uncertain: str | None = None
+    unreadable_indexes: tuple[str, ...] = ()
 
 
 def select_repository(name: str, settings: Settings) -> bool:
@@ -181,7 +186,9 @@ def plan_repository(
     """Decide every image of one repository. `now` is when the run started.
 
     Images pushed after `now` are kept and left out of the policy's evaluation, so a push during
-    the run can't push an older image out of the newest N.
+    the run can't push an older image out of the newest N. `images` may include archived and
+    activating images (list with an explicit imageStatus filter): archived ones are seen only
+    by archive rules, and activating ones are never touched.
     """
     facts = facts or RepositoryFacts()
     by_digest = {image.digest: image for image in images}
@@ -196,31 +203,41 @@ def plan_repository(
     verdicts = lifecycle.evaluate(rules.policy, top_level, now)
     decided: dict[str, Decision] = {}
     for image in ordered:
+        if image.status is ImageStatus.ACTIVATING:
+            decided[image.digest] = Decision(image, Action.KEEP, ACTIVATING_REASON)
+            continue
         protected = _protection(image, graph, rules, facts, now)
         verdict = verdicts.get(image.digest)
-        if verdict is not None and verdict.expired_by is None:
+        rule = verdict.acted_by if verdict is not None else None
+        if verdict is not None and rule is None:
             decided[image.digest] = Decision(image, Action.KEEP, verdict.reason)
         elif protected is not None:
-            if verdict is not None and verdict.expired_by is not None:
-                would = f"{protected.reason}; {verdict.expired_by.label} would expire it"
+            if verdict is not None and rule is not None:
+                would = f"{protected.reason}; {rule.label} would {verdict.action.value} it"
                 protected = replace(protected, reason=would)
             decided[image.digest] = protected
-        elif verdict is not None and verdict.expired_by is not None:
+        elif verdict is not None and rule is not None:
             decided[image.digest] = Decision(
                 image,
-                Action.EXPIRE,
+                verdict.action,
                 verdict.reason,
-                rule_priority=verdict.expired_by.priority,
-                rule_description=verdict.expired_by.description,
+                rule_priority=rule.priority,
+                rule_description=rule.description,
             )
     _follow(graph, by_digest, decided, rules, now)
+    if facts.unreadable_indexes:
+        kept = _keep_possible_children(decided, facts.unreadable_indexes)
+        _keep_what_they_need(kept, graph, by_digest, decided, {Action.KEEP})
     decisions = tuple(_with_order(decided[i.digest], graph) for i in ordered)
     return RepositoryPlan(repository, decisions, rules.notes)
 
 
+ACTIVATING_REASON = "kept: being restored from archive (ACTIVATING); never touched"
+
+
 def _with_order(decision: Decision, graph: _Graph) -> Decision:
-    """An expired child goes after its indexes, and a referrer after its subject."""
-    if decision.action is not Action.EXPIRE:
+    """An expired or archived child goes after its indexes, and a referrer after its subject."""
+    if decision.action is Action.KEEP:
         return decision
     digest = decision.image.digest
     follows = tuple(sorted(graph.parents.get(digest, ())))
@@ -291,20 +308,100 @@ def _follow(
                 f"kept: orphaned referrer (subject {subject[:19]} is gone) within the grace "
                 f"period of {lifecycle.days(rules.orphan_grace.days)}",
             )
-    pending = sorted(d for d, decision in decided.items() if decision.action is Action.KEEP)
+    kept = sorted(d for d, decision in decided.items() if decision.action is Action.KEEP)
+    _keep_what_they_need(kept, graph, images, decided, {Action.KEEP})
+    pending = sorted(d for d, decision in decided.items() if decision.action is Action.TRANSITION)
     while pending:
         holder = pending.pop()
         for needed in graph.needs(holder):
             current = decided.get(needed)
-            if current is not None and current.action is Action.KEEP:
+            if current is not None and current.action is not Action.EXPIRE:
+                continue
+            decided[needed] = _archived_with(
+                images[needed], images[holder], graph, current, decided[holder]
+            )
+            if decided[needed].action is Action.TRANSITION:
+                pending.append(needed)
+    archived = sorted(
+        digest
+        for digest in images
+        if digest not in decided and not _archived_owner_expires(images[digest], graph, decided)
+    )
+    for digest in archived:
+        decided[digest] = Decision(
+            images[digest],
+            Action.KEEP,
+            "kept: archived; the sweeper deletes an archived image only by an archive rule, or "
+            "with an archived index or subject that one expires",
+        )
+    _keep_what_they_need(archived, graph, images, decided, {Action.KEEP, Action.TRANSITION})
+    for digest in sorted(images):
+        if digest not in decided:
+            decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
+
+
+def _keep_possible_children(decided: dict[str, Decision], unreadable: tuple[str, ...]) -> list[str]:
+    """Any untagged or archived image may be a child of an index whose manifest is unknown.
+
+    Such images are neither deleted nor archived this run; tagged active images go on as planned
+    (unless a newly kept image needs them). Returns the digests newly kept.
+    """
+    names = ", ".join(digest[:19] for digest in sorted(unreadable))
+    reason = (
+        f"may be a child of archived index {names}, whose manifest can't be read (archived images "
+        "can't be pulled)"
+    )
+    kept: list[str] = []
+    for digest, decision in sorted(decided.items()):
+        image = decision.image
+        if decision.action is Action.KEEP or digest in unreadable:
+            continue
+        if not image.tags or image.status is not ImageStatus.ACTIVE:
+            decided[digest] = Decision.kept(image, Protection.UNCERTAIN, reason)
+            kept.append(digest)
+    return kept
+
+
+def _keep_what_they_need(
+    holders: list[str],
+    graph: _Graph,
+    images: Mapping[str, Image],
+    decided: dict[str, Decision],
+    settled: set[Action],
+) -> None:
+    """Keep, transitively, what each holder needs, unless its decision is already `settled`."""
+    pending = list(holders)
+    while pending:
+        holder = pending.pop()
+        for needed in graph.needs(holder):
+            current = decided.get(needed)
+            if current is not None and current.action in settled:
                 continue
             decided[needed] = Decision.kept(
                 images[needed], *_why_needed(graph, holder, needed, images)
             )
             pending.append(needed)
-    for digest in sorted(images):
-        if digest not in decided:
-            decided[digest] = _dependent_expiry(images[digest], graph, images, decided, rules)
+
+
+def _archived_owner_expires(image: Image, graph: _Graph, decided: Mapping[str, Decision]) -> bool:
+    """Whether a dependent image may go with what it belongs to.
+
+    An active one always may. An archived child or referrer goes only when every index listing
+    it (or its subject) is archived too and expired by an archive rule: an expiring active image
+    never takes archived ones with it, and an archived orphan is kept, so that default settings
+    leave archived images alone.
+    """
+    if image.status is ImageStatus.ACTIVE:
+        return True
+    owners = sorted(graph.parents.get(image.digest, ()))
+    if not owners and image.digest in graph.subject:
+        owners = [graph.subject[image.digest]]
+    return bool(owners) and all(
+        owner in decided
+        and decided[owner].action is Action.EXPIRE
+        and decided[owner].image.status is ImageStatus.ARCHIVED
+        for owner in owners
+    )
 
 
 def _why_needed(
@@ -316,6 +413,38 @@ def _why_needed(
     if graph.subject.get(holder) == needed:
         return Protection.REFERRER, f"subject of kept referrer {name}"
     return Protection.REFERRER, f"refers to kept image {name}"
+
+
+def _archived_with(
+    image: Image, holder: Image, graph: _Graph, current: Decision | None, owner: Decision
+) -> Decision:
+    """What an archived image needs is archived with it, never deleted before it.
+
+    An image that is already archived stays as it is. `current` is the expiry a rule gave the
+    image, if any: archiving it instead is then a protection at work.
+    """
+    is_child = image.digest in graph.children.get(holder.digest, ())
+    relation = f"index {holder.label()}" if is_child else f"image {holder.label()}"
+    if image.status is not ImageStatus.ACTIVE:
+        return Decision(image, Action.KEEP, f"kept: already archived, as its {relation} will be")
+    reason = f"archived with its {relation}"
+    if current is None:
+        return Decision(
+            image,
+            Action.TRANSITION,
+            reason,
+            rule_priority=owner.rule_priority,
+            rule_description=owner.rule_description,
+        )
+    protection = Protection.INDEX_CHILD if is_child else Protection.REFERRER
+    return Decision(
+        image,
+        Action.TRANSITION,
+        f"{reason}, not deleted before it ({current.reason})",
+        rule_priority=owner.rule_priority,
+        rule_description=owner.rule_description,
+        protection=protection,
+    )
 
 
 def _dependent_expiry(

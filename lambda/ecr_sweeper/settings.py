@@ -43,6 +43,12 @@ _REPOSITORY_PATTERN = re.compile(r"^[a-z0-9._/*?-]+$")
 _TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.*?-]+$")
 
 
+EXPIRED_IMAGE_ACTIONS = ("delete", "archive")
+ARCHIVE_STORAGE_PRICE_PER_GB_MONTH = 0.10
+"""ECR's archive storage class, first 150 TB a month (0.07 above), in us-east-1 and
+ap-northeast-1 as checked in 2026: the same as standard storage. See README, "Settings"."""
+
+
 class SettingsError(ValueError):
     """Settings that can't be used; `problems` lists every bad key with what is accepted."""
 
@@ -132,6 +138,15 @@ def _choice(*choices: Any) -> Callable[[Any], Any]:
     return parse
 
 
+def _lower_choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise _Invalid("one of " + ", ".join(choices))
+        return value.strip().lower()
+
+    return parse
+
+
 def _matching(shape: re.Pattern[str], accepted: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str) or not shape.fullmatch(value.strip()):
@@ -205,6 +220,9 @@ class Settings:
     alarm_email: str | None = None
     storage_price_per_gb_month: float = 0.10
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    expired_image_action: str = "delete"
+    archive_retention_days: int | None = None
+    archive_storage_price_per_gb_month: float = ARCHIVE_STORAGE_PRICE_PER_GB_MONTH
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
@@ -222,7 +240,42 @@ class Settings:
                 problems.append(f"{key}: got {json.dumps(value, default=str)}; expected {error}")
         if problems:
             raise SettingsError(problems)
-        return cls(**parsed)
+        settings = cls(**parsed)
+        problems = settings.combination_problems()
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+    @property
+    def archives(self) -> bool:
+        """Whether the sweeper moves images to the archive tier (and needs the IAM grant)."""
+        return self.expired_image_action == "archive"
+
+    def combination_problems(self) -> list[str]:
+        """Settings that are each valid but don't go together."""
+        problems: list[str] = []
+        if self.archive_retention_days is not None and not self.archives:
+            problems.append(
+                f"archiveRetentionDays: got {self.archive_retention_days}; it applies only with "
+                'expiredImageAction "archive" (with "delete", archived images are left alone); '
+                "set expiredImageAction to archive or archiveRetentionDays to null"
+            )
+        if self.lifecycle_policy is None:
+            return problems
+        rules = lifecycle.parse_policy(self.lifecycle_policy).rules
+        transition = next((rule for rule in rules if rule.action == "transition"), None)
+        if transition is not None and not self.archives:
+            problems.append(
+                f"lifecyclePolicy: {transition.label} transitions images to archive; set "
+                'expiredImageAction to "archive" (that grants ecr:UpdateImageStorageClass)'
+            )
+        archive_rule = next((r for r in rules if r.selection.storage_class == "archive"), None)
+        if archive_rule is not None and self.archive_retention_days is not None:
+            problems.append(
+                f"archiveRetentionDays and lifecyclePolicy: {archive_rule.label} already expires "
+                "archived images; give one of them, not both"
+            )
+        return problems
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], base_dir: Path | None = None) -> Settings:
@@ -263,8 +316,12 @@ class Settings:
     def policy(self) -> lifecycle.LifecyclePolicy:
         """The lifecycle policy in force: the one given, or the simple settings compiled."""
         if self.lifecycle_policy is not None:
-            return lifecycle.parse_policy(self.lifecycle_policy)
-        return lifecycle.simple_policy(self.keep_tagged_images, self.untagged_grace_days)
+            policy = lifecycle.parse_policy(self.lifecycle_policy)
+        else:
+            policy = lifecycle.simple_policy(self.keep_tagged_images, self.untagged_grace_days)
+        if self.archives:
+            return lifecycle.archiving(policy, self.archive_retention_days)
+        return policy
 
 
 @dataclass(frozen=True)
@@ -322,6 +379,18 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "max_concurrency": (
         _whole_number(1, MAX_CONCURRENCY_LIMIT),
         "ECR calls in flight at once (repositories and delete batches in parallel)",
+    ),
+    "expired_image_action": (
+        _lower_choice(*EXPIRED_IMAGE_ACTIONS),
+        "what happens to what the policy expires: delete it, or archive it (reversible)",
+    ),
+    "archive_retention_days": (
+        _optional(_whole_number(lifecycle.ARCHIVE_MINIMUM_DAYS, 36500)),
+        "with archive: delete archived images this many days after archiving (null: never)",
+    ),
+    "archive_storage_price_per_gb_month": (
+        _price,
+        "USD per GB-month of the archive storage class, for the savings estimate",
     ),
 }
 _SPECS: dict[str, _Spec] = {

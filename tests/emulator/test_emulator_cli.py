@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -17,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_ecr import LocalEcr
+from local_ecr.cli import add_arguments, configure
 
 ENV = {
     **os.environ,
@@ -181,3 +184,15 @@ def test_python_m_local_ecr_serves_too() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_restore_delay_is_a_command_line_option() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ecr = LocalEcr()  # not started: configure only sets state
+    configure(ecr, parser.parse_args([]))
+    assert ecr.activation_delay == timedelta(minutes=20)
+    configure(ecr, parser.parse_args(["--activation-delay-seconds", "0"]))
+    assert ecr.activation_delay == timedelta(0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--activation-delay-seconds", "-1"])

@@ -161,7 +161,11 @@ def test_large_seeds_fast_and_completely(local_ecr: LocalEcr, ecr: Any) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("nope", "accepted: demo, ci[:RxI], multi-arch[:RxI], signed[:RxI], untagged[:RxI], large"),
+        (
+            "nope",
+            "accepted: demo, archived, ci[:RxI], multi-arch[:RxI], signed[:RxI], untagged[:RxI], "
+            "large",
+        ),
         ("large", "needs a size"),
         ("large:50", "expected RxI"),
         ("large:0x5", "must be 1..10000"),

@@ -108,3 +108,17 @@ def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
     granted = granted_actions(template)
     assert called <= granted, f"called but not granted: {sorted(called - granted)}"
     assert granted <= called, f"granted but never called: {sorted(granted - called)}"
+
+
+def test_archiving_is_granted_only_when_expired_images_are_archived() -> None:
+    """ecr:UpdateImageStorageClass comes with expiredImageAction=archive, and only with it.
+
+    The archive call itself lands with the engine; then the live-sweep test above should also
+    run with expiredImageAction=archive, so that the grant is proven used.
+    """
+    default = granted_actions(synthesized_template(cdk_json_context()))
+    archiving = granted_actions(
+        synthesized_template({**cdk_json_context(), "expiredImageAction": "archive"})
+    )
+    assert "ecr:UpdateImageStorageClass" not in default
+    assert archiving == default | {"ecr:UpdateImageStorageClass"}

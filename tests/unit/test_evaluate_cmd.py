@@ -104,6 +104,7 @@ def test_prints_expired_digests_and_every_decision_newest_first(
     assert err == ""
     result = json.loads(out)
     assert result["expired"] == ["sha256:u-old", "sha256:t3"]
+    assert result["transitioned"] == []
     decisions = result["decisions"]
     assert [d["imageDigest"] for d in decisions] == [
         "sha256:u-new",
@@ -116,6 +117,7 @@ def test_prints_expired_digests_and_every_decision_newest_first(
     assert by_digest["sha256:t1"] == {
         "imageDigest": "sha256:t1",
         "imageTags": ["v1", "latest"],
+        "imageStatus": "ACTIVE",
         "action": "keep",
         "rulePriority": None,
         "reason": 'kept: among the newest 2 images selected by rule 2 ("keep 2 tagged")',
@@ -273,3 +275,64 @@ def test_images_from_document_keeps_every_field_the_engine_needs() -> None:
     assert image.last_pulled_at == datetime.fromtimestamp(1_780_000_000, UTC)
     with pytest.raises(ImageDetailError, match=r"^imageDetails\[0\]: imageTags of sha256:a"):
         images_from_document([dict(entry, imageTags="v1")])
+
+
+def test_reads_the_archive_fields_and_reports_transitions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "sinceImagePulled",
+                    "countUnit": "days",
+                    "countNumber": 90,
+                },
+                "action": {"type": "transition", "targetStorageClass": "archive"},
+            }
+        ]
+    }
+    images = {
+        "imageDetails": [
+            {"imageDigest": "sha256:idle", "imageTags": ["v1"], "imagePushedAt": 0},
+            {
+                "imageDigest": "sha256:restored",
+                "imageTags": ["v2"],
+                "imagePushedAt": 0,
+                "imageStatus": "ACTIVE",
+                "lastArchivedAt": "2026-01-01T00:00:00Z",
+                "lastActivatedAt": "2026-05-30T00:00:00Z",
+            },
+            {
+                "imageDigest": "sha256:cold",
+                "imageTags": ["v0"],
+                "imagePushedAt": 0,
+                "imageStatus": "ARCHIVED",
+                "lastArchivedAt": "2026-01-01T00:00:00Z",
+            },
+        ]
+    }
+    arguments = ["--policy", write(tmp_path, "p.json", policy), "--now", NOW]
+    assert run(["evaluate", *arguments, "--images", write(tmp_path, "i.json", images)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["transitioned"] == ["sha256:idle"]
+    assert result["expired"] == []
+    actions = {d["imageDigest"]: (d["action"], d["imageStatus"]) for d in result["decisions"]}
+    assert actions == {
+        "sha256:idle": ("transition", "ACTIVE"),
+        "sha256:restored": ("keep", "ACTIVE"),
+        "sha256:cold": ("keep", "ARCHIVED"),
+    }
+
+
+def test_an_unknown_image_status_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = [{"imageDigest": "sha256:a", "imagePushedAt": 0, "imageStatus": "FROZEN"}]
+    arguments = ["--policy", write(tmp_path, "p.json", POLICY), "--now", NOW]
+    assert run(["evaluate", *arguments, "--images", write(tmp_path, "i.json", images)]) == 2
+    err = capsys.readouterr().err
+    assert "imageDetails[0]: imageStatus of sha256:a: 'FROZEN'" in err
+    assert "ACTIVE, ARCHIVED, ACTIVATING" in err

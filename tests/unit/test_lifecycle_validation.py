@@ -230,26 +230,117 @@ def test_since_image_pulled_with_expire_is_our_extension() -> None:
     assert parse_policy(document).rules[1].selection.count_type == "sinceImagePulled"
 
 
-# --- archive (not supported yet) ---------------------------------------------------------------
+# --- the archive storage class ------------------------------------------------------------------
+
+
+def archive_expire(days: int = 90) -> Document:
+    return {
+        "rulePriority": 9,
+        "selection": {
+            "tagStatus": "any",
+            "storageClass": "archive",
+            "countType": "sinceImageTransitioned",
+            "countUnit": "days",
+            "countNumber": days,
+        },
+        "action": {"type": "expire"},
+    }
+
+
+def with_archive_rule(doc: Document) -> Document:
+    doc["rules"].append(archive_expire())
+    return doc
+
+
+def third_selection(doc: Document) -> Document:
+    selection: Document = doc["rules"][2]["selection"]
+    return selection
+
+
+def test_transition_and_archive_rules_are_accepted() -> None:
+    document = with_archive_rule(valid_policy())
+    document["rules"][0]["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    policy = parse_policy(document)
+    assert [rule.action for rule in policy.rules] == ["transition", "expire", "expire"]
+    assert policy.rules[2].selection.storage_class == "archive"
+    assert policy.rules[0].selection.storage_class == "standard"
+    assert parse_policy(policy_document(policy)) == policy
+    assert policy_document(policy)["rules"][0]["action"] == {
+        "type": "transition",
+        "targetStorageClass": "archive",
+    }
+
+
+def test_explicit_standard_storage_class_is_the_default() -> None:
+    document = valid_policy()
+    first_selection(document)["storageClass"] = "standard"
+    assert parse_policy(document) == parse_policy(valid_policy())
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "field", "words"),
     [
-        (lambda d: second_selection(d).update(storageClass="archive"), "selection.storageClass"),
-        (lambda d: second_selection(d).update(countType="sinceImageTransitioned"),
-         "selection.countType"),
-        (lambda d: d["rules"][1].update(action={"type": "transition"}), "action.type"),
+        (lambda d: second_selection(d).update(storageClass="glacier"),
+         "rule 2 (rulePriority 5): selection.storageClass", "are standard, archive"),
+        (lambda d: second_selection(d).update(storageClass="ARCHIVE"),
+         "rule 2 (rulePriority 5): selection.storageClass", "accepted values"),
+        (lambda d: second_selection(d).update(countType="sinceImageTransitioned", countNumber=90),
+         "rule 2 (rulePriority 5): selection.storageClass", '"storageClass": "archive"'),
+        (lambda d: second_selection(d).update(storageClass="archive"),
+         "rule 2 (rulePriority 5): selection.countType", "only with sinceImageTransitioned"),
+        (lambda d: with_archive_rule(d) and third_selection(d).pop("countUnit"),
+         "rule 3 (rulePriority 9): selection.countUnit", "missing"),
+        (lambda d: with_archive_rule(d) and third_selection(d).update(countNumber=89),
+         "rule 3 (rulePriority 9): selection.countNumber", "90-day minimum"),
+        (lambda d: with_archive_rule(d) and d["rules"][2].update(
+            action={"type": "transition", "targetStorageClass": "archive"}),
+         "rule 3 (rulePriority 9): action.type", 'may only "expire"'),
+        (lambda d: d["rules"][1].update(action={"type": "transition"}),
+         "rule 2 (rulePriority 5): action.targetStorageClass", "missing"),
+        (lambda d: d["rules"][1].update(
+            action={"type": "transition", "targetStorageClass": "standard"}),
+         "rule 2 (rulePriority 5): action.targetStorageClass", '"archive"'),
         (lambda d: d["rules"][1]["action"].update(targetStorageClass="archive"),
-         "action.targetStorageClass"),
+         "rule 2 (rulePriority 5): action.targetStorageClass", 'only a "transition" action'),
+        (lambda d: d["rules"][1].update(action={"type": "archive"}),
+         "rule 2 (rulePriority 5): action.type", "accepted values are expire, transition"),
     ],
 )  # fmt: skip
-def test_archive_keys_are_not_supported_yet(
-    change: Callable[[Document], object], field: str
+def test_archive_grammar_is_validated(
+    change: Callable[[Document], object], field: str, words: str
 ) -> None:
     message = refused(change)
-    assert message.startswith(f"rule 2 (rulePriority 5): {field}: ")
-    assert "not supported yet" in message
+    assert message.startswith(f"{field}: "), message
+    assert words in message
+
+
+def test_archive_rule_with_count_is_refused_even_without_unit() -> None:
+    def change(d: Document) -> None:
+        rule = archive_expire()
+        rule["selection"].pop("countUnit")
+        rule["selection"].update(countType="imageCountMoreThan", countNumber=5)
+        d["rules"].append(rule)
+
+    message = refused(change)
+    assert message.startswith("rule 3 (rulePriority 9): selection.countType: ")
+    assert "only with sinceImageTransitioned" in message
+
+
+def test_any_rule_is_last_within_its_storage_class() -> None:
+    """The guide's "Combining archive and expire rules" has a standard `any` rule before an
+    archive rule, so "highest rulePriority" holds per storage class."""
+    document = valid_policy()
+    second_selection(document)["tagStatus"] = "any"
+    document["rules"].append(archive_expire())
+    assert [rule.priority for rule in parse_policy(document).rules] == [1, 5, 9]
+
+    tagged_archive = archive_expire()
+    tagged_archive["rulePriority"] = 12
+    tagged_archive["selection"].update(tagStatus="tagged", tagPatternList=["v*"])
+    document["rules"].append(tagged_archive)
+    message = refused(lambda d: d.update(rules=copy.deepcopy(document["rules"])))
+    assert message.startswith("rule 3 (rulePriority 9): selection.tagStatus: ")
+    assert "highest rulePriority among the archive rules" in message
 
 
 # --- unknown keys and values, structure ----------------------------------------------------------
@@ -279,7 +370,7 @@ def test_unknown_action_key() -> None:
 def test_unknown_action_type(action_type: object) -> None:
     message = refused(lambda d: d["rules"][1].update(action={"type": action_type}))
     assert message.startswith("rule 2 (rulePriority 5): action.type: ")
-    assert '"expire"' in message
+    assert "accepted values are expire, transition" in message
 
 
 @pytest.mark.parametrize(

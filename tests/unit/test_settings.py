@@ -188,3 +188,111 @@ def test_cdk_json_and_the_readme_list_every_setting() -> None:
 def test_a_setting_in_another_case_style_is_an_error_not_ignored(key: str) -> None:
     (problem,) = problems_of({key: "true"})
     assert problem == f"{key}: settings are camelCase; did you mean 'dryRun'?"
+
+
+# --- the archive tier ----------------------------------------------------------------------------
+
+
+def test_archive_settings_default_to_deleting_and_parse_from_strings() -> None:
+    assert Settings().expired_image_action == "delete"
+    assert Settings().archive_retention_days is None
+    assert not Settings().archives
+    settings = Settings.from_context(
+        {
+            "expiredImageAction": " Archive ",
+            "archiveRetentionDays": "180",
+            "archiveStoragePricePerGbMonth": "0.07",
+        }
+    )
+    assert settings.archives
+    assert settings.archive_retention_days == 180
+    assert settings.archive_storage_price_per_gb_month == pytest.approx(0.07)
+    assert Settings.from_json(settings.to_json()) == settings
+
+
+@pytest.mark.parametrize(
+    ("context", "problem"),
+    [
+        ({"expiredImageAction": "move"},
+         'expiredImageAction: got "move"; expected one of delete, archive'),
+        ({"expiredImageAction": "archive", "archiveRetentionDays": 89},
+         "archiveRetentionDays: got 89; expected a whole number from 90 to 36500"),
+        ({"archiveStoragePricePerGbMonth": 0},
+         "archiveStoragePricePerGbMonth: got 0; expected a price in USD per GB-month"),
+    ],
+)  # fmt: skip
+def test_bad_archive_values_name_the_key(context: dict[str, object], problem: str) -> None:
+    (reported,) = problems_of(context)
+    assert reported.startswith(problem)
+
+
+def test_archive_retention_needs_the_archive_action() -> None:
+    (problem,) = problems_of({"archiveRetentionDays": 120})
+    assert problem.startswith("archiveRetentionDays: got 120; it applies only with")
+    assert "set expiredImageAction to archive or archiveRetentionDays to null" in problem
+
+
+def transition_policy(archive_rule: bool = False) -> dict[str, object]:
+    rules: list[dict[str, object]] = [
+        {
+            "rulePriority": 1,
+            "description": "idle",
+            "selection": {
+                "tagStatus": "any",
+                "countType": "sinceImagePulled",
+                "countUnit": "days",
+                "countNumber": 90,
+            },
+            "action": {"type": "transition", "targetStorageClass": "archive"},
+        }
+    ]
+    if archive_rule:
+        rules.append(
+            {
+                "rulePriority": 2,
+                "selection": {
+                    "tagStatus": "any",
+                    "storageClass": "archive",
+                    "countType": "sinceImageTransitioned",
+                    "countUnit": "days",
+                    "countNumber": 365,
+                },
+                "action": {"type": "expire"},
+            }
+        )
+    return {"rules": rules}
+
+
+def test_a_policy_that_transitions_needs_the_archive_action() -> None:
+    (problem,) = problems_of({"lifecyclePolicy": transition_policy()})
+    assert problem == (
+        'lifecyclePolicy: rule 1 ("idle") transitions images to archive; set '
+        'expiredImageAction to "archive" (that grants ecr:UpdateImageStorageClass)'
+    )
+    settings = Settings.from_context(
+        {"lifecyclePolicy": transition_policy(True), "expiredImageAction": "archive"}
+    )
+    assert [rule.action for rule in settings.policy().rules] == ["transition", "expire"]
+
+
+def test_archive_retention_and_a_policy_archive_rule_are_not_combined() -> None:
+    (problem,) = problems_of(
+        {
+            "lifecyclePolicy": transition_policy(True),
+            "expiredImageAction": "archive",
+            "archiveRetentionDays": 100,
+        }
+    )
+    assert problem.startswith("archiveRetentionDays and lifecyclePolicy: rule 2 already expires")
+
+
+def test_archive_compiles_the_simple_settings_into_transition_rules() -> None:
+    policy = Settings(expired_image_action="archive", archive_retention_days=120).policy()
+    assert [(r.priority, r.action, r.selection.storage_class) for r in policy.rules] == [
+        (1, "transition", "standard"),
+        (2, "transition", "standard"),
+        (3, "expire", "archive"),
+    ]
+    assert policy.rules[2].selection.count_type == "sinceImageTransitioned"
+    assert policy.rules[2].selection.count_number == 120
+    assert [r.action for r in Settings().policy().rules] == ["expire", "expire"]
