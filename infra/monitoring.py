@@ -234,9 +234,11 @@ class SweeperMonitoring(Construct):
         deleted = cloudwatch.GraphWidget(
             title="Images deleted per night",
             width=8,
-            left=[self.metric(names.IMAGES_DELETED, label="images deleted")],
+            left=[
+                self.metric(names.IMAGES_DELETED, label="images deleted"),
+                self.metric(names.IMAGES_ARCHIVED, label="images archived"),
+            ],
             left_y_axis=cloudwatch.YAxisProps(min=0, label="images", show_units=False),
-            legend_position=cloudwatch.LegendPosition.HIDDEN,
         )
         gigabytes = cloudwatch.GraphWidget(
             title="GB reclaimed per night",
@@ -247,7 +249,13 @@ class SweeperMonitoring(Construct):
                     using_metrics=reclaimed,
                     label="GB reclaimed (sum of deleted image sizes)",
                     period=NIGHT,
-                )
+                ),
+                cloudwatch.MathExpression(
+                    expression=f"archived / {BYTES_PER_GB}",
+                    using_metrics={"archived": self.metric(names.BYTES_ARCHIVED)},
+                    label="GB moved to the archive storage class",
+                    period=NIGHT,
+                ),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, label="GB", show_units=False),
         )

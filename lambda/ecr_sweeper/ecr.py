@@ -54,6 +54,8 @@ the client's own send rate to a trickle after a few throttles; the shared limite
 The connection pool holds every worker's connection, so none waits for a socket."""
 
 _T = TypeVar("_T")
+ANY_STATUS = {"imageStatus": "ANY"}
+ARCHIVED_STATUS = {"imageStatus": "ARCHIVED"}
 
 
 def error_code(error: Exception) -> str:
@@ -137,10 +139,14 @@ class EcrRegistry:
         return {tag["Key"]: tag["Value"] for tag in response.get("tags", [])}
 
     def images(self, repository: str) -> list[Image]:
-        """Every image of the repository (DescribeImages, all pages)."""
+        """Every image of the repository, archived and activating ones too (DescribeImages, all
+        pages). The status filter is explicit: by default ECR lists only ACTIVE images, and an
+        archived subject left out would make its active referrers look orphaned."""
         return [
             image_from_detail(detail)
-            for page in self._pages(repository, "describe_images", repositoryName=repository)
+            for page in self._pages(
+                repository, "describe_images", repositoryName=repository, filter=ANY_STATUS
+            )
             for detail in page.get("imageDetails", [])
         ]
 
@@ -191,12 +197,38 @@ class EcrRegistry:
         DescribeImages by id it doesn't fail when an image is already gone.
         """
         tags: dict[str, set[str]] = {}
-        for page in self._pages(repository, "list_images", repositoryName=repository):
+        for page in self._pages(
+            repository, "list_images", repositoryName=repository, filter=ANY_STATUS
+        ):
             for image_id in page.get("imageIds", []):
                 found = tags.setdefault(image_id["imageDigest"], set())
                 if image_id.get("imageTag"):
                     found.add(image_id["imageTag"])
         return {digest: frozenset(found) for digest, found in tags.items()}
+
+    def archived_digests(self, repository: str) -> frozenset[str]:
+        """Digests of the archived images (ListImages filtered on ARCHIVED, all pages)."""
+        return frozenset(
+            image_id["imageDigest"]
+            for page in self._pages(
+                repository, "list_images", repositoryName=repository, filter=ARCHIVED_STATUS
+            )
+            for image_id in page.get("imageIds", [])
+        )
+
+    def archive(self, repository: str, digest: str) -> DeleteFailure | None:
+        """UpdateImageStorageClass to ARCHIVE, by digest: one image a call, as ECR takes it."""
+        image_id = {"imageDigest": digest}
+        try:
+            self._call(
+                repository,
+                lambda: self._client.update_image_storage_class(
+                    repositoryName=repository, imageId=image_id, targetStorageClass="ARCHIVE"
+                ),
+            )
+        except RegistryError as error:
+            return DeleteFailure(image_id, error.code, str(error))
+        return None
 
     def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
         """One BatchDeleteImage call; every failure is returned, none is dropped.

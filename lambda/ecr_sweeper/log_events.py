@@ -11,6 +11,8 @@ EVENT = "event"
 
 IMAGE_DELETED = "image.deleted"
 IMAGE_EXPIRED_DRY_RUN = "image.wouldDelete"
+IMAGE_ARCHIVED = "image.archived"
+IMAGE_ARCHIVED_DRY_RUN = "image.wouldArchive"
 IMAGE_DELETE_FAILED = "image.deleteFailed"
 IMAGE_DELETE_SKIPPED = "image.deleteSkipped"
 IMAGE_PROTECTED = "image.protected"

@@ -25,6 +25,9 @@ BYTES_RECLAIMED = "BytesReclaimed"
 BYTES_EXPIRED = "BytesExpired"
 DELETE_FAILURES = "DeleteFailures"
 FAILED_REPOSITORIES = "FailedRepositories"
+IMAGES_ARCHIVED = "ImagesArchived"
+BYTES_ARCHIVED = "BytesArchived"
+"""Images moved to the archive storage class (expiredImageAction: archive), and their bytes."""
 UNFINISHED_REPOSITORIES = "UnfinishedRepositories"
 """Repositories the time budget left unstarted or half done; the next run starts with them."""
 THROTTLED_CALLS = "ThrottledCalls"
@@ -51,6 +54,8 @@ ALL_METRICS: tuple[str, ...] = (
     IMAGES_KEPT,
     BYTES_RECLAIMED,
     BYTES_EXPIRED,
+    IMAGES_ARCHIVED,
+    BYTES_ARCHIVED,
     DELETE_FAILURES,
     FAILED_REPOSITORIES,
     UNFINISHED_REPOSITORIES,

@@ -490,16 +490,22 @@ def _tag_number(tags: Mapping[str, str], key: str, low: int, high: int) -> int |
 def recheck(
     plan: RepositoryPlan, current: Mapping[str, frozenset[str]]
 ) -> tuple[RepositoryPlan, frozenset[str]]:
-    """Apply a fresh read of the repository's tags, taken right before deleting.
+    """Apply a fresh read of the repository's tags, taken right before deleting or archiving.
 
-    An expired image whose tags changed since the listing is kept: it was tagged or retagged
-    during the run. Returns that plan and the expired digests that are already gone.
+    An expired (or to-be-archived) image whose tags changed since the listing is kept: it was
+    tagged or retagged during the run. Returns that plan and the digests of such images that are
+    already gone.
     """
-    gone = frozenset(d.image.digest for d in plan.expired if d.image.digest not in current)
+    acting = (Action.EXPIRE, Action.TRANSITION)
+    gone = frozenset(
+        d.image.digest
+        for d in plan.decisions
+        if d.action in acting and d.image.digest not in current
+    )
     decisions = []
     for decision in plan.decisions:
         now = current.get(decision.image.digest)
-        if decision.action is Action.EXPIRE and now is not None and now != set(decision.image.tags):
+        if decision.action in acting and now is not None and now != set(decision.image.tags):
             listed = ", ".join(sorted(now)) or "none"
             decision = Decision.kept(
                 replace(decision.image, tags=tuple(sorted(now))),
@@ -511,10 +517,10 @@ def recheck(
 
 
 def only_confirmed(plan: RepositoryPlan, confirmed: frozenset[str]) -> RepositoryPlan:
-    """Keep what a person did not see expire in the plan they confirmed."""
+    """Keep what a person did not see expire (or archive) in the plan they confirmed."""
     decisions = tuple(
         Decision.kept(d.image, Protection.NOT_CONFIRMED, "not in the plan that was confirmed")
-        if d.action is Action.EXPIRE and d.image.digest not in confirmed
+        if d.action in (Action.EXPIRE, Action.TRANSITION) and d.image.digest not in confirmed
         else d
         for d in plan.decisions
     )

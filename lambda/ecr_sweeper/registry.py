@@ -91,6 +91,15 @@ class Registry(Protocol):
         of the call itself (every id then fails with the call's error code)."""
         ...
 
+    def archived_digests(self, repository: str) -> frozenset[str]:
+        """The digests of the repository's images in the archive storage class now."""
+        ...
+
+    def archive(self, repository: str, digest: str) -> DeleteFailure | None:
+        """Move one image to the archive storage class (UpdateImageStorageClass); the failure,
+        if the call failed after retries, else None."""
+        ...
+
     @property
     def throttled_calls(self) -> int:
         """Calls the registry throttled so far (each was retried)."""

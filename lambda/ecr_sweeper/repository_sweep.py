@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from ecr_sweeper import log_events as ev
 from ecr_sweeper import planner
 from ecr_sweeper.budget import TimeBudget
-from ecr_sweeper.model import Decision, Image, Protection, RepositoryPlan
+from ecr_sweeper.model import Decision, Image, ImageStatus, Protection, RepositoryPlan
 from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import (
     BATCH_LIMIT,
@@ -101,14 +101,20 @@ def _sweep(
     if context.confirmed is not None:
         plan = planner.only_confirmed(plan, context.confirmed.get(repository.name, frozenset()))
     gone: frozenset[str] = frozenset()
-    if not context.dry_run and plan.expired:
+    if not context.dry_run and (plan.expired or plan.transitioned):
         plan, gone = planner.recheck(plan, context.registry.current_tags(repository.name))
     _record_plan(context, plan, result)
+    archived = [d for d in plan.transitioned if d.image.digest not in gone]
     expired = [d for d in plan.expired if d.image.digest not in gone]
     if context.dry_run:
+        for decision in archived:
+            _audit(context, ev.IMAGE_ARCHIVED_DRY_RUN, repository.name, decision)
         for decision in expired:
             _audit(context, ev.IMAGE_EXPIRED_DRY_RUN, repository.name, decision)
-    elif expired:
+        return
+    if archived:
+        _Archiving(context, repository.name, result).run(archived, gone)
+    if expired and result.status != UNFINISHED:
         _Deletion(context, repository.name, result).run(expired, gone)
 
 
@@ -119,13 +125,17 @@ def _facts(
     by_digest, by_tag = context.in_use.for_repository(
         repository.registry_id, repository.region, repository.name
     )
-    indexes = sorted(image.digest for image in images if image.is_index)
-    manifests = context.registry.index_manifests(repository.name, indexes) if indexes else None
+    indexes = [image for image in images if image.is_index]
+    readable = sorted(i.digest for i in indexes if i.status is ImageStatus.ACTIVE)
+    manifests = context.registry.index_manifests(repository.name, readable) if readable else None
     return planner.RepositoryFacts(
         children=manifests.children if manifests else {},
         in_use_by_digest=by_digest,
         in_use_by_tag=by_tag,
         uncertain=context.uncertain or (manifests.problem if manifests else None),
+        unreadable_indexes=tuple(
+            sorted(i.digest for i in indexes if i.status is not ImageStatus.ACTIVE)
+        ),
     )
 
 
@@ -133,6 +143,7 @@ def _record_plan(context: RunContext, plan: RepositoryPlan, result: RepositoryRe
     result.plan = plan
     result.images_expired = len(plan.expired)
     result.bytes_expired = sum(d.image.size_bytes for d in plan.expired)
+    result.images_to_archive = len(plan.transitioned)
     for decision in plan.decisions:
         if decision.protection is None:
             continue
@@ -153,28 +164,27 @@ def _record_plan(context: RunContext, plan: RepositoryPlan, result: RepositoryRe
         )
 
 
-class _Deletion:
-    """Deletes expired images in waves: indexes before their children, subjects before their
-    referrers. A wave's batches run in parallel; after each wave one listing confirms what is
-    gone, and only what is gone counts as deleted and lets what follows it go.
-
-    An id that fails with ImageNotFound is not a failure by itself (another tag of the image
-    deleted it first, or a retried call had already succeeded): the listing decides. A failure
-    counts only for an image that is still there.
+class _Waves:
+    """Acts on images in waves: indexes before their children, subjects before their referrers.
+    A wave's calls run in parallel; after each wave one listing confirms what was done, and only
+    what is confirmed counts and lets what follows it go. A failure counts only for an image the
+    listing shows was not done: a lost response to a call that worked is no failure.
     """
+
+    unfinished_reason = "the time budget ran out between batches"
 
     def __init__(self, context: RunContext, repository: str, result: RepositoryResult) -> None:
         self._context = context
         self._repository = repository
         self._result = result
 
-    def run(self, expired: Sequence[Decision], gone: frozenset[str]) -> None:
-        position = {d.image.digest: n for n, d in enumerate(expired)}
+    def run(self, decisions: Sequence[Decision], gone: frozenset[str]) -> None:
+        position = {d.image.digest: n for n, d in enumerate(decisions)}
         waiting: dict[str, Decision] = {}
         unmet: dict[str, int] = {}
         dependents: dict[str, list[str]] = defaultdict(list)
         wave: list[Decision] = []
-        for decision in expired:
+        for decision in decisions:
             blockers = [f for f in decision.follows if f not in gone]
             if not blockers:
                 wave.append(decision)
@@ -186,15 +196,15 @@ class _Deletion:
         left: list[Decision] = []
         while wave:
             sent, held_back, failures = self._send(wave)
-            present = self._context.registry.current_tags(self._repository) if sent else {}
+            done = self._confirmed() if sent else frozenset()
             released: list[Decision] = []
             for decision in sent:
                 digest = decision.image.digest
-                if digest in present:
+                if digest not in done:
                     left.append(decision)
                     self._fail(failures.get(digest, []))
                     continue
-                self._deleted(decision)
+                self._done(decision)
                 for dependent in dependents.pop(digest, []):
                     unmet[dependent] -= 1
                     if unmet[dependent] == 0:
@@ -203,14 +213,14 @@ class _Deletion:
             if held_back:
                 left.extend(held_back + released)
                 self._result.status = UNFINISHED
-                self._result.reason = "the time budget ran out between delete batches"
+                self._result.reason = self.unfinished_reason
                 break
             wave = sorted(released, key=lambda d: position[d.image.digest])
         left.extend(waiting.values())
         for decision in left:
             self._context.log.warning(
-                f"not deleted: {self._repository} {decision.image.label()} is still there, or "
-                "what it belongs to is",
+                f"not {self.verb}: {self._repository} {decision.image.label()} is not, or what "
+                "it belongs to is not",
                 extra={
                     ev.EVENT: ev.IMAGE_DELETE_SKIPPED,
                     ev.REPOSITORY: self._repository,
@@ -218,14 +228,58 @@ class _Deletion:
                 },
             )
 
+    verb = "done"
+
     def _send(
         self, wave: list[Decision]
     ) -> tuple[list[Decision], list[Decision], dict[str, list[DeleteFailure]]]:
-        """Delete one wave in parallel batches of at most 100 ids.
+        """Act on one wave: the decisions sent, those the time budget held back, and the
+        failures by digest ("" for a failure whose id names no image of the wave)."""
+        raise NotImplementedError
 
-        Returns the decisions sent, those the time budget held back, and the failures by digest
-        ("" for a failure whose id names no image of the wave).
-        """
+    def _confirmed(self) -> frozenset[str] | _Absent:
+        """After a wave: the digests the registry shows as done."""
+        raise NotImplementedError
+
+    def _done(self, decision: Decision) -> None:
+        raise NotImplementedError
+
+    def _fail(self, failures: list[DeleteFailure]) -> None:
+        self._result.delete_failures.extend(failures)
+        for failure in failures:
+            self._context.log.error(
+                f"{self.verb} failed in {self._repository}: {failure.image_id} {failure.code}",
+                extra={
+                    ev.EVENT: ev.IMAGE_DELETE_FAILED,
+                    ev.REPOSITORY: self._repository,
+                    "imageId": failure.image_id,
+                    ev.ERROR_CODE: failure.code,
+                    "failureReason": failure.reason,
+                },
+            )
+
+
+class _Absent:
+    """The digests missing from a listing: an image is deleted once the listing lacks it."""
+
+    def __init__(self, present: Mapping[str, frozenset[str]]) -> None:
+        self._present = present
+
+    def __contains__(self, digest: object) -> bool:
+        return digest not in self._present
+
+
+class _Deletion(_Waves):
+    """BatchDeleteImage in batches of at most 100 ids. An id that fails with ImageNotFound is
+    not a failure by itself (another tag of the image deleted it first, or a retried call had
+    already succeeded): the listing decides."""
+
+    verb = "deleted"
+    unfinished_reason = "the time budget ran out between delete batches"
+
+    def _send(
+        self, wave: list[Decision]
+    ) -> tuple[list[Decision], list[Decision], dict[str, list[DeleteFailure]]]:
         ids = [(d, image_id) for d in wave for image_id in image_ids(d.image)]
         batches = [ids[start : start + BATCH_LIMIT] for start in range(0, len(ids), BATCH_LIMIT)]
         outcomes: list[DeleteOutcome | None] = self._context.parallel(self._delete_batch, batches)
@@ -254,29 +308,62 @@ class _Deletion:
             self._repository, [image_id for _, image_id in batch]
         )
 
-    def _deleted(self, decision: Decision) -> None:
+    def _confirmed(self) -> _Absent:
+        return _Absent(self._context.registry.current_tags(self._repository))
+
+    def _done(self, decision: Decision) -> None:
         self._result.images_deleted += 1
         self._result.bytes_reclaimed += decision.image.size_bytes
         _audit(self._context, ev.IMAGE_DELETED, self._repository, decision)
 
-    def _fail(self, failures: list[DeleteFailure]) -> None:
-        self._result.delete_failures.extend(failures)
-        for failure in failures:
-            self._context.log.error(
-                f"delete failed in {self._repository}: {failure.image_id} {failure.code}",
-                extra={
-                    ev.EVENT: ev.IMAGE_DELETE_FAILED,
-                    ev.REPOSITORY: self._repository,
-                    "imageId": failure.image_id,
-                    ev.ERROR_CODE: failure.code,
-                    "failureReason": failure.reason,
-                },
-            )
+
+class _Archiving(_Waves):
+    """UpdateImageStorageClass to ARCHIVE, one image a call, the calls of a wave in parallel;
+    confirmed by listing the repository's archived images."""
+
+    verb = "archived"
+    unfinished_reason = "the time budget ran out between archive calls"
+
+    def _send(
+        self, wave: list[Decision]
+    ) -> tuple[list[Decision], list[Decision], dict[str, list[DeleteFailure]]]:
+        outcomes: list[tuple[bool, DeleteFailure | None]] = self._context.parallel(
+            self._archive, wave
+        )
+        sent: list[Decision] = []
+        held_back: list[Decision] = []
+        failures: dict[str, list[DeleteFailure]] = defaultdict(list)
+        for decision, (was_sent, failure) in zip(wave, outcomes, strict=True):
+            (sent if was_sent else held_back).append(decision)
+            if failure is not None and failure.code != "ImageNotFoundException":
+                failures[decision.image.digest].append(failure)
+        return sent, held_back, failures
+
+    def _archive(self, decision: Decision) -> tuple[bool, DeleteFailure | None]:
+        if self._context.budget.exhausted():
+            return False, None
+        return True, self._context.registry.archive(self._repository, decision.image.digest)
+
+    def _confirmed(self) -> frozenset[str]:
+        return self._context.registry.archived_digests(self._repository)
+
+    def _done(self, decision: Decision) -> None:
+        self._result.images_archived += 1
+        self._result.bytes_archived += decision.image.size_bytes
+        _audit(self._context, ev.IMAGE_ARCHIVED, self._repository, decision)
+
+
+_AUDIT_VERBS = {
+    ev.IMAGE_DELETED: "deleted",
+    ev.IMAGE_EXPIRED_DRY_RUN: "would delete (dry run)",
+    ev.IMAGE_ARCHIVED: "archived",
+    ev.IMAGE_ARCHIVED_DRY_RUN: "would archive (dry run)",
+}
 
 
 def _audit(context: RunContext, event: str, repository: str, decision: Decision) -> None:
     image = decision.image
-    verb = "deleted" if event == ev.IMAGE_DELETED else "would delete (dry run)"
+    verb = _AUDIT_VERBS[event]
     context.log.info(
         f"{verb} {repository} {image.label()}: {decision.reason}",
         extra={

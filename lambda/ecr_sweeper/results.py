@@ -33,13 +33,18 @@ class RepositoryResult:
     images_deleted: int = 0
     bytes_expired: int = 0
     bytes_reclaimed: int = 0
+    images_to_archive: int = 0
+    """What the plan moves to the archive storage class (expiredImageAction: archive)."""
+    images_archived: int = 0
+    bytes_archived: int = 0
     delete_failures: list[DeleteFailure] = field(default_factory=list)
+    """Failed deletes and archive calls of images still there (not done)."""
     kept_by_protection: Counter[str] = field(default_factory=Counter)
     plan: RepositoryPlan | None = None
 
     @property
     def images_kept(self) -> int:
-        return self.images_scanned - self.images_expired
+        return self.images_scanned - self.images_expired - self.images_to_archive
 
     def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -51,6 +56,9 @@ class RepositoryResult:
             "imagesKept": self.images_kept,
             "bytesExpired": self.bytes_expired,
             "bytesReclaimed": self.bytes_reclaimed,
+            "imagesToArchive": self.images_to_archive,
+            "imagesArchived": self.images_archived,
+            "bytesArchived": self.bytes_archived,
             "deleteFailures": [failure.to_dict() for failure in self.delete_failures],
             "keptByProtection": dict(sorted(self.kept_by_protection.items())),
         }
@@ -141,6 +149,9 @@ class RunSummary:
             "imagesKept": self.total("images_kept"),
             "bytesExpired": self.total("bytes_expired"),
             "bytesReclaimed": self.total("bytes_reclaimed"),
+            "imagesToArchive": self.total("images_to_archive"),
+            "imagesArchived": self.total("images_archived"),
+            "bytesArchived": self.total("bytes_archived"),
             "deleteFailures": self.delete_failures,
             "failures": self.failures,
             "repositoriesUnfinished": self.unfinished_repositories,

@@ -23,6 +23,8 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
         (names.IMAGES_KEPT, count, summary.total("images_kept")),
         (names.BYTES_EXPIRED, MetricUnit.Bytes, summary.total("bytes_expired")),
         (names.BYTES_RECLAIMED, MetricUnit.Bytes, summary.total("bytes_reclaimed")),
+        (names.IMAGES_ARCHIVED, count, summary.total("images_archived")),
+        (names.BYTES_ARCHIVED, MetricUnit.Bytes, summary.total("bytes_archived")),
         (names.DELETE_FAILURES, count, summary.delete_failures),
         (
             names.FAILED_REPOSITORIES,

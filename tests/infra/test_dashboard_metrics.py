@@ -92,12 +92,16 @@ def test_alarms_never_read_dry_runs(default_app: Synthesized) -> None:
 def test_nightly_panels(default_app: Synthesized) -> None:
     widgets = _widgets(default_app)
     deleted = widgets["Images deleted per night"]
-    [row] = _metric_rows(deleted)
-    assert row[1] == names.IMAGES_DELETED
-    assert row[-1]["period"] == 86_400 and row[-1]["stat"] == "Sum"
-    assert _expressions(widgets["GB reclaimed per night"]) == ["bytes / 1000000000"]
-    [reclaimed] = _metric_rows(widgets["GB reclaimed per night"])
+    rows = _metric_rows(deleted)
+    assert [row[1] for row in rows] == [names.IMAGES_DELETED, names.IMAGES_ARCHIVED]
+    assert all(row[-1]["period"] == 86_400 and row[-1]["stat"] == "Sum" for row in rows)
+    assert _expressions(widgets["GB reclaimed per night"]) == [
+        "bytes / 1000000000",
+        "archived / 1000000000",
+    ]
+    reclaimed, archived = _metric_rows(widgets["GB reclaimed per night"])
     assert (reclaimed[1], reclaimed[-1]["id"]) == (names.BYTES_RECLAIMED, "bytes")
+    assert (archived[1], archived[-1]["id"]) == (names.BYTES_ARCHIVED, "archived")
 
 
 @pytest.mark.parametrize(("fixture", "price"), [("default_app", "0.1"), ("custom_app", "0.12")])

@@ -110,12 +110,39 @@ def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
     assert granted <= called, f"granted but never called: {sorted(granted - called)}"
 
 
-def test_archiving_is_granted_only_when_expired_images_are_archived() -> None:
-    """ecr:UpdateImageStorageClass comes with expiredImageAction=archive, and only with it.
+def test_an_archiving_sweep_calls_exactly_what_its_stack_grants(local_ecr: LocalEcr) -> None:
+    extra = "ssm:/refs/in-use"
+    busy_registry(local_ecr, extra)
+    local_ecr.client("ssm").put_parameter(
+        Name="/sweeper/cursor", Value=json.dumps({"resumeFrom": "app"}), Type="String"
+    )
+    local_ecr.reset_counters()
+    settings = Settings(
+        keep_tagged_images=1, extra_image_references=extra, expired_image_action="archive"
+    )
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+    summary = sweeper_for(
+        target,
+        settings,
+        logging.getLogger("test"),
+        dry_run=False,
+        cursor_parameter="/sweeper/cursor",
+    ).run()
+    assert summary.total("images_archived") > 0 and summary.total("images_deleted") == 0
+    assert summary.failures == 0
+    called = {
+        f"{service}:{operation}"
+        for service, operations in local_ecr.counter.by_service().items()
+        for operation in operations
+    }
+    context = {**cdk_json_context(), "extraImageReferences": extra, "expiredImageAction": "archive"}
+    granted = granted_actions(synthesized_template(context))
+    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
+    assert "ecr:UpdateImageStorageClass" in called, "the archive grant is used"
 
-    The archive call itself lands with the engine; then the live-sweep test above should also
-    run with expiredImageAction=archive, so that the grant is proven used.
-    """
+
+def test_archiving_is_granted_only_when_expired_images_are_archived() -> None:
+    """ecr:UpdateImageStorageClass comes with expiredImageAction=archive, and only with it."""
     default = granted_actions(synthesized_template(cdk_json_context()))
     archiving = granted_actions(
         synthesized_template({**cdk_json_context(), "expiredImageAction": "archive"})

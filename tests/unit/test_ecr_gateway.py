@@ -69,16 +69,21 @@ def test_repositories_follow_next_token_through_every_page(client: Any, stub: St
     ]
 
 
-def test_images_follow_next_token_through_every_page(client: Any, stub: Stubber) -> None:
+def test_images_of_every_status_follow_next_token_through_every_page(client: Any, stub: Stubber) -> None:
     stub.add_response(
         "describe_images",
         {"imageDetails": [detail(1), detail(2)], "nextToken": "t1"},
-        {"repositoryName": "app", "maxResults": PAGE_SIZE},
+        {"repositoryName": "app", "maxResults": PAGE_SIZE, "filter": {"imageStatus": "ANY"}},
     )
     stub.add_response(
         "describe_images",
         {"imageDetails": [detail(3)]},
-        {"repositoryName": "app", "maxResults": PAGE_SIZE, "nextToken": "t1"},
+        {
+            "repositoryName": "app",
+            "maxResults": PAGE_SIZE,
+            "nextToken": "t1",
+            "filter": {"imageStatus": "ANY"},
+        },
     )
     images = EcrRegistry(client).images("app")
     assert [image.tags for image in images] == [("v1",), ("v2",), ("v3",)]
