@@ -69,7 +69,9 @@ def test_repositories_follow_next_token_through_every_page(client: Any, stub: St
     ]
 
 
-def test_images_of_every_status_follow_next_token_through_every_page(client: Any, stub: Stubber) -> None:
+def test_images_of_every_status_follow_next_token_through_every_page(
+    client: Any, stub: Stubber
+) -> None:
     stub.add_response(
         "describe_images",
         {"imageDetails": [detail(1), detail(2)], "nextToken": "t1"},
