@@ -34,3 +34,8 @@ LAMBDA_ACTIONS: tuple[str, ...] = ("lambda:ListFunctions", "lambda:GetFunction")
 S3_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 SSM_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
 """Read the extra references document (settings: extraImageReferences), on that object only."""
+
+KMS_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("kms:Decrypt",)
+"""Decrypt the extra references document (a SecureString parameter or an SSE-KMS object) with
+the one key the settings name (extraImageReferencesKmsKeyArn). S3 and SSM call KMS on the
+function's behalf, so the code itself never calls it."""

@@ -11,7 +11,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lambda" / "ecr_sweeper"
 PURE_CORE = ("model", "lifecycle", "planner", "references", "settings", "extra_references")
-RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools"}
+RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools", "pydantic"}
+"""boto3/botocore: the SDK layer; Powertools and pydantic: the Powertools layer (built from
+aws-lambda-powertools[all], so its parser's pydantic v2 is in it)."""
 SERVICE_MODULES = {
     "ecr": "ecr",
     "ecs": "ecs",
