@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
+# The AWS SDK the function ships with (a Lambda layer): pure-Python wheels for the runtime's
+# Python and architecture, so no Docker is needed and `cdk synth` stays offline.
+SDK_LAYER := build/sdk-layer
+LAMBDA_PYTHON := 3.12
+LAMBDA_PLATFORM := manylinux2014_aarch64
 
 # Keep the CDK CLI and jsii offline and quiet (see README, "Deploy").
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -16,11 +21,19 @@ OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
 .PHONY: install demo test lint typecheck synth deploy bench clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed $(SDK_LAYER).installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-lambda.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	@touch $@
+
+$(SDK_LAYER).installed: requirements-lambda.txt $(VENV)/.installed
+	rm -rf $(SDK_LAYER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+		--only-binary=:all: --implementation cp --python-version $(LAMBDA_PYTHON) \
+		--platform $(LAMBDA_PLATFORM) --target $(SDK_LAYER)/python -r requirements-lambda.txt
+	rm -rf $(SDK_LAYER)/python/bin
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -52,4 +65,4 @@ bench: install
 	$(OFFLINE) $(PY) -m bench
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build

@@ -10,12 +10,13 @@ import sys
 
 from ecr_sweeper.settings import SettingsError
 from infra import build_app
+from infra.function import SdkLayerMissing
 
 
 def main() -> int:
     try:
         app, _stack = build_app()
-    except SettingsError as error:
+    except (SettingsError, SdkLayerMissing) as error:
         print(f"ecr-sweeper: {error}", file=sys.stderr)
         return 2
     try:

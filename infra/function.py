@@ -10,6 +10,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
@@ -28,6 +29,15 @@ ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
 
 GENERATED_PARAMETER_NAME_BYTES: Final = 128
 """CloudFormation's generated SSM parameter names (CFN-<logical id>-<suffix>) stay below this."""
+SDK_LAYER_DIR = PROJECT_ROOT / "build" / "sdk-layer"
+"""The pinned AWS SDK (requirements-lambda.txt) as a layer folder, built by `make install` with
+`pip install --target` (pure-Python wheels only: no Docker, and synth stays offline)."""
+
+SDK_REQUIREMENTS = PROJECT_ROOT / "requirements-lambda.txt"
+
+ASYNC_EVENT_MAX_AGE_SECONDS: Final = 3600
+"""How long Lambda keeps retrying a throttled asynchronous invocation (a sweep that finds
+another one running waits for it, up to an hour)."""
 
 ENVIRONMENT_LIMIT_BYTES: Final = 4096
 """Lambda rejects a function whose environment variables (names plus values) exceed 4 KB."""
@@ -183,6 +193,14 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
                 (arn("ssm", "parameter", name),),
             )
         )
+    if settings.extra_image_references_kms_key_arn is not None:
+        grants.append(
+            Grant(
+                "DecryptExtraReferences",
+                permissions.KMS_EXTRA_REFERENCES_ACTIONS,
+                (settings.extra_image_references_kms_key_arn,),
+            )
+        )
     return [grant for grant in grants if grant.actions]
 
 
@@ -195,6 +213,31 @@ _ACK_RUNTIME = (
 def sweeper_code(folder: Path = ASSET_DIR) -> lambda_.Code:
     """The Lambda code: the plain `lambda/` folder (no bundling, no Docker), minus build litter."""
     return lambda_.Code.from_asset(str(folder), exclude=list(ASSET_EXCLUDES))
+
+
+class SdkLayerMissing(RuntimeError):
+    """The SDK layer folder has not been built."""
+
+
+def sdk_layer_code(folder: Path = SDK_LAYER_DIR) -> lambda_.Code:
+    """The SDK layer: `python/` holds boto3, botocore and their pure-Python dependencies."""
+    if not (folder / "python" / "botocore").is_dir():
+        shown = folder.relative_to(PROJECT_ROOT) if folder.is_relative_to(PROJECT_ROOT) else folder
+        raise SdkLayerMissing(
+            f"{shown} is missing or incomplete: run `make install`, which builds the AWS SDK "
+            "layer the function ships with"
+        )
+    return lambda_.Code.from_asset(str(folder), exclude=list(ASSET_EXCLUDES))
+
+
+def sdk_versions(requirements: Path = SDK_REQUIREMENTS) -> str:
+    """'boto3==X, botocore==Y' from the pins the layer is built from."""
+    pins = [
+        line.split("#")[0].strip()
+        for line in requirements.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("boto3==", "botocore=="))
+    ]
+    return ", ".join(pins)
 
 
 def retention_for(days: int) -> logs.RetentionDays:
@@ -244,7 +287,14 @@ class SweeperFunction(Construct):
     any and must raise the quota before deploying.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        dead_letter_queue: sqs.IQueue | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         environment = function_environment(settings)
         # The cursor's name is generated at deploy time; count the longest one it can be.
@@ -293,6 +343,17 @@ class SweeperFunction(Construct):
                 )
             )
 
+        # Lambda extracts layers in order, later ones over earlier ones, and puts /opt/python
+        # before the runtime's own boto3 on sys.path: the function imports this SDK, not the
+        # runtime's, whatever version that region ships this month.
+        self.sdk_layer = lambda_.LayerVersion(
+            self,
+            "SdkLayer",
+            code=sdk_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=f"ecr-sweeper: the AWS SDK its tests use ({sdk_versions()})",
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -304,7 +365,8 @@ class SweeperFunction(Construct):
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
                     self, "Powertools", POWERTOOLS_LAYER_ARN
-                )
+                ),
+                self.sdk_layer,
             ],
             timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
             memory_size=settings.function_memory_mb,
@@ -313,6 +375,11 @@ class SweeperFunction(Construct):
             # A failed sweep raises the Errors alarm; Lambda's async retries would rerun it
             # straight away into the same cause. The next scheduled run re-plans from scratch.
             retry_attempts=0,
+            # An invocation Lambda throttled (another sweep holds the reserved concurrency) waits
+            # at most this long; it, and a failed run, then go to the dead-letter queue. (A DLQ
+            # rather than an on-failure destination: it needs sqs:SendMessage only.)
+            max_event_age=cdk.Duration.seconds(ASYNC_EVENT_MAX_AGE_SECONDS),
+            dead_letter_queue=dead_letter_queue,
             environment=environment,
             log_group=self.log_group,
             role=self.role,

@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ecr_sweeper import log_events as ev
@@ -45,7 +46,7 @@ TOPIC_ENCRYPTION_DECISION = (
 
 
 class SweeperMonitoring(Construct):
-    """Five alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
+    """Six alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
 
     def __init__(
         self,
@@ -55,10 +56,12 @@ class SweeperMonitoring(Construct):
         function: lambda_.Function,
         log_group: logs.ILogGroup,
         settings: Settings,
+        failed_sweeps: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
         self._function = function
+        self._failed_sweeps = failed_sweeps
         self.topic = self._alarm_topic(settings.alarm_email)
         self.alarms = self._alarms()
         self.dashboard = cloudwatch.Dashboard(
@@ -204,11 +207,33 @@ class SweeperMonitoring(Construct):
                 treat_missing_data=not_breaching,
             ),
         ]
+        if self._failed_sweeps is not None:
+            alarms.append(self._failed_sweeps_alarm(self._failed_sweeps))
         action = cloudwatch_actions.SnsAction(self.topic)
         for alarm in alarms:
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
         return alarms
+
+    def _failed_sweeps_alarm(self, queue: sqs.IQueue) -> cloudwatch.Alarm:
+        """Any message in the failed-sweeps queue: a sweep that never ran, or failed."""
+        return cloudwatch.Alarm(
+            self,
+            "FailedSweeps",
+            alarm_description=(
+                "A sweep did not run: EventBridge Scheduler could not deliver it, Lambda throttled "
+                "it (another sweep held the reserved concurrency) for longer than it may wait, "
+                "or the run failed. Each message in the FailedSweepsQueueUrl queue holds the "
+                "event and why; read them, then purge the queue to clear the alarm."
+            ),
+            metric=queue.metric_approximate_number_of_messages_visible(
+                statistic=cloudwatch.Stats.MAXIMUM, period=cdk.Duration.minutes(5)
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
 
     # Dashboard ----------------------------------------------------------------------------
 

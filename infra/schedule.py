@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ecr_sweeper.settings import Settings
@@ -23,7 +24,32 @@ RETRY_ATTEMPTS = 2
 """Scheduler retries a failed *delivery* (throttled or unavailable Lambda API), not a failed run."""
 
 MAXIMUM_EVENT_AGE_SECONDS = 3600
-"""A sweep that can't be delivered within an hour waits for the next night instead."""
+"""A sweep that can't be delivered, or can't start, within an hour waits for the next night
+instead; its event goes to the failed-sweeps queue, whose alarm says so."""
+
+FAILED_SWEEPS_RETENTION = cdk.Duration.days(14)
+"""SQS's longest retention: two weeks to notice the alarm and look at the events."""
+
+
+class FailedSweepsQueue(Construct):
+    """Where a nightly sweep that never ran ends up, instead of vanishing.
+
+    Two ways in: EventBridge Scheduler could not deliver the invocation after its retries (its
+    dead-letter queue), or Lambda accepted it but could not run it successfully, for example
+    because another sweep held the only reserved concurrency for longer than the event may wait,
+    or the run failed (the function's on-failure destination). SQS-managed encryption at rest,
+    TLS only.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=FAILED_SWEEPS_RETENTION,
+        )
 
 
 class SweeperSchedule(Construct):
@@ -36,6 +62,7 @@ class SweeperSchedule(Construct):
         *,
         function: lambda_.IFunction,
         settings: Settings,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -64,6 +91,18 @@ class SweeperSchedule(Construct):
                 resources=[function.function_arn],
             )
         )
+        dead_letter_config = None
+        if dead_letter_queue is not None:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="SendUndeliveredToDeadLetterQueue",
+                    actions=["sqs:SendMessage"],
+                    resources=[dead_letter_queue.queue_arn],
+                )
+            )
+            dead_letter_config = scheduler.CfnSchedule.DeadLetterConfigProperty(
+                arn=dead_letter_queue.queue_arn
+            )
         self.schedule = scheduler.CfnSchedule(
             self,
             "Schedule",
@@ -80,6 +119,7 @@ class SweeperSchedule(Construct):
                     maximum_retry_attempts=RETRY_ATTEMPTS,
                     maximum_event_age_in_seconds=MAXIMUM_EVENT_AGE_SECONDS,
                 ),
+                dead_letter_config=dead_letter_config,
             ),
         )
         # The role's policy must exist before the schedule first fires.

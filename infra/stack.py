@@ -17,7 +17,7 @@ from ecr_sweeper.settings import Settings
 from infra.config import cdk_json_context, settings_from_app
 from infra.function import SweeperFunction
 from infra.monitoring import SweeperMonitoring
-from infra.schedule import SweeperSchedule
+from infra.schedule import FailedSweepsQueue, SweeperSchedule
 
 STACK_ID = "EcrSweeper"
 
@@ -35,9 +35,16 @@ class EcrSweeperStack(cdk.Stack):
             **kwargs,
         )
         self.settings = settings
-        self.sweeper = SweeperFunction(self, "Sweeper", settings=settings)
+        self.failed_sweeps = FailedSweepsQueue(self, "FailedSweeps")
+        self.sweeper = SweeperFunction(
+            self, "Sweeper", settings=settings, dead_letter_queue=self.failed_sweeps.queue
+        )
         self.schedule = SweeperSchedule(
-            self, "Schedule", function=self.sweeper.function, settings=settings
+            self,
+            "Schedule",
+            function=self.sweeper.function,
+            settings=settings,
+            dead_letter_queue=self.failed_sweeps.queue,
         )
         self.monitoring = SweeperMonitoring(
             self,
@@ -45,12 +52,17 @@ class EcrSweeperStack(cdk.Stack):
             function=self.sweeper.function,
             log_group=self.sweeper.log_group,
             settings=settings,
+            failed_sweeps=self.failed_sweeps.queue,
         )
         outputs = {
             "FunctionName": (self.sweeper.function.function_name, 'invoke with {"dryRun": true}'),
             "LogGroupName": (self.sweeper.log_group.log_group_name, "for Logs Insights queries"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "subscribe more endpoints here"),
+            "FailedSweepsQueueUrl": (
+                self.failed_sweeps.queue.queue_url,
+                "sweeps that never ran (schedule not delivered, throttled, failed)",
+            ),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)

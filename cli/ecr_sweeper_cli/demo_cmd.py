@@ -10,8 +10,8 @@ from typing import Any
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+from ecr_sweeper_cli.local_extra import INSTALL_HINT, unavailable
 from ecr_sweeper_cli.render import console_for_output, render_summary
-from local_ecr.scenarios import accepted_scenarios
 
 DEMO_REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -24,8 +24,17 @@ FAKE_CREDENTIALS = {
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "demo", help="seed a local ECR (no AWS account needed) and sweep it with your settings"
+        "demo",
+        help="seed a local ECR (no AWS account needed) and sweep it with your settings",
+        description=(
+            f"Seed a local ECR and sweep it with your settings. Needs moto: {INSTALL_HINT}."
+        ),
     )
+    try:
+        from local_ecr.scenarios import accepted_scenarios
+    except ImportError as error:
+        unavailable(parser, "ecr-sweeper demo", error)
+        return
     parser.add_argument(
         "--scenario",
         default="demo",

@@ -17,6 +17,7 @@ from ecr_sweeper.engine import RunSummary, sweeper_for
 from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT
 from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -202,7 +203,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, ACCEPTS_ANY_ARGUMENTS, False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _configure_logging(getattr(args, "verbose", False))
     try:
         code: int = args.func(args)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.model import NoShapeFoundError
 from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
 
 from ecr_sweeper.limiter import AdaptiveLimiter
@@ -58,6 +59,16 @@ ANY_STATUS = {"imageStatus": "ANY"}
 ARCHIVED_STATUS = {"imageStatus": "ARCHIVED"}
 
 
+def _knows_status_filter(client: Any) -> bool:
+    """Whether this SDK's ECR model has the listings' `filter.imageStatus` (botocore 1.40 lacks it
+    and would refuse the call)."""
+    try:
+        shape = client.meta.service_model.shape_for("DescribeImagesFilter")
+    except NoShapeFoundError:
+        return False
+    return "imageStatus" in shape.members
+
+
 def error_code(error: Exception) -> str:
     """The AWS error code of a botocore error, or the exception's class name."""
     if isinstance(error, ClientError):
@@ -77,6 +88,7 @@ class EcrRegistry:
     ) -> None:
         self._client = client
         self._page_size = page_size
+        self._status_filter = _knows_status_filter(client)
         self.limiter = limiter or AdaptiveLimiter(DEFAULT_MAX_CONCURRENCY)
         detector = ThrottlingErrorDetector(RetryEventAdapter())
         events = client.meta.events
@@ -145,7 +157,7 @@ class EcrRegistry:
         return [
             image_from_detail(detail)
             for page in self._pages(
-                repository, "describe_images", repositoryName=repository, filter=ANY_STATUS
+                repository, "describe_images", repositoryName=repository, **self._any_status()
             )
             for detail in page.get("imageDetails", [])
         ]
@@ -198,13 +210,18 @@ class EcrRegistry:
         """
         tags: dict[str, set[str]] = {}
         for page in self._pages(
-            repository, "list_images", repositoryName=repository, filter=ANY_STATUS
+            repository, "list_images", repositoryName=repository, **self._any_status()
         ):
             for image_id in page.get("imageIds", []):
                 found = tags.setdefault(image_id["imageDigest"], set())
                 if image_id.get("imageTag"):
                     found.add(image_id["imageTag"])
         return {digest: frozenset(found) for digest, found in tags.items()}
+
+    def _any_status(self) -> dict[str, Any]:
+        """The explicit every-status filter, where the SDK knows it. An SDK too old for it
+        also fails `sdk_check`, and then nothing is deleted anyway."""
+        return {"filter": ANY_STATUS} if self._status_filter else {}
 
     def archived_digests(self, repository: str) -> frozenset[str]:
         """Digests of the archived images (ListImages filtered on ARCHIVED, all pages)."""

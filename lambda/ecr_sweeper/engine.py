@@ -86,6 +86,7 @@ class Sweeper:
         max_concurrency: int | None = None,
         budget: TimeBudget | None = None,
         cursor: Cursor | None = None,
+        uncertain: str | None = None,
     ) -> None:
         self._registry = registry
         self._settings = settings
@@ -97,6 +98,7 @@ class Sweeper:
         self._workers = max_concurrency or settings.max_concurrency
         self._budget = budget or TimeBudget(None)
         self._cursor = cursor
+        self._uncertain = uncertain
         self.summary = RunSummary(
             run_id=run_id or str(uuid.uuid4()), dry_run=dry_run, started_at=clock()
         )
@@ -161,7 +163,10 @@ class Sweeper:
             self._cursor.save(unfinished)
 
     def _load_images_in_use(self) -> tuple[InUse, str | None]:
-        """Learn which images are in use; if that fails, nothing is deleted anywhere this run."""
+        """Learn which images are in use; if that fails (or the run was told it can't decide),
+        nothing is deleted anywhere this run."""
+        if self._uncertain is not None:
+            return InUse(), self._uncertain
         try:
             return self._images_in_use(), None
         except UsageUnavailable as error:
@@ -291,11 +296,14 @@ def sweeper_for(
     max_concurrency: int | None = None,
     budget: TimeBudget | None = None,
     cursor_parameter: str | None = None,
+    uncertain: str | None = None,
 ) -> Sweeper:
     """A Sweeper whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`.
 
     `cursor_parameter` names the SSM parameter that carries where the last run's time budget
     ran out (the deployed stack creates it); without it every run starts at the first repository.
+    `uncertain` says why nothing may be deleted anywhere this run (an SDK too old to trust): every
+    repository is then planned and reported as undecidable, which counts as a failure.
 
     The clients are built once per run and shared by the workers (boto3 clients are
     thread-safe; sessions are not).
@@ -315,4 +323,5 @@ def sweeper_for(
         cursor=ParameterCursor(target.client("ssm"), cursor_parameter, logger)
         if cursor_parameter
         else None,
+        uncertain=uncertain,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_sweeper import budget
+from ecr_sweeper import budget, sdk_check
 from ecr_sweeper import log_events as ev
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
@@ -22,6 +22,16 @@ tracer = Tracer()
 
 EVENT_KEYS = ("dryRun",)
 
+SCHEDULED_SOURCES = ("aws.events", "aws.scheduler")
+ENVELOPE_KEYS = (
+    "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail",
+    "replay-name",
+)  # fmt: skip
+"""An EventBridge event's envelope: a rule or schedule that sends it runs a plain sweep."""
+
+
+"""In the returned summary when the function made the run a dry run itself (an unusable SDK)."""
+
 
 class EventError(ValueError):
     """An invocation payload the handler doesn't accept."""
@@ -33,6 +43,8 @@ def requested_dry_run(event: Any) -> bool:
         return False
     if not isinstance(event, dict):
         raise EventError(f'event: expected a JSON object such as {{"dryRun": true}}, got {event!r}')
+    if event.get("source") in SCHEDULED_SOURCES:
+        event = _without_envelope(event)
     unknown = sorted(set(event) - set(EVENT_KEYS))
     if unknown:
         raise EventError(
@@ -44,6 +56,26 @@ def requested_dry_run(event: Any) -> bool:
     return dry_run
 
 
+def _without_envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """Check the envelope with Powertools' EventBridge model, then drop it (its fields are ignored).
+
+    Imported here: pydantic (in the Powertools layer) costs import time only when it is needed.
+    """
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+    from pydantic import ValidationError
+
+    envelope = {key: value for key, value in event.items() if key in ENVELOPE_KEYS}
+    try:
+        EventBridgeModel.model_validate(envelope)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "envelope"
+        raise EventError(
+            f"event: not a valid {event['source']} event: {where}: {first['msg']}"
+        ) from None
+    return {key: value for key, value in event.items() if key not in ENVELOPE_KEYS}
+
+
 def _missing_settings() -> str:
     raise SettingsError([f"{ENVIRONMENT_VARIABLE}: not set; the stack passes the settings there"])
 
@@ -53,9 +85,12 @@ def _missing_settings() -> str:
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_json(os.environ.get(ENVIRONMENT_VARIABLE) or _missing_settings())
+    sdk_problem = sdk_check.sdk_problem()
     dry_run = requested_dry_run(event) or settings.dry_run
     logger.set_correlation_id(context.aws_request_id)
     logger.append_keys(**{ev.RUN_ID: context.aws_request_id, ev.DRY_RUN: dry_run})
+    if sdk_problem:
+        logger.error(sdk_problem, extra={ev.EVENT: ev.SDK_UNSUPPORTED, ev.REASON: sdk_problem})
     sweeper = sweeper_for(
         AwsTarget(),
         settings,
@@ -65,6 +100,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         run_id=context.aws_request_id,
         budget=budget.for_lambda(context.get_remaining_time_in_millis()),
         cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
+        uncertain=sdk_problem,
     )
     summary = sweeper.run()
     publish_run_metrics(metrics, summary)

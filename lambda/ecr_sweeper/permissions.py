@@ -47,3 +47,7 @@ SSM_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
 
 SSM_CURSOR_ACTIONS: tuple[str, ...] = ("ssm:GetParameter", "ssm:PutParameter")
 """Read and write the run cursor (where a run's time budget ran out), on that parameter only."""
+KMS_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("kms:Decrypt",)
+"""Decrypt the extra references document (a SecureString parameter or an SSE-KMS object) with
+the one key the settings name (extraImageReferencesKmsKeyArn). S3 and SSM call KMS on the
+function's behalf, so the code itself never calls it."""

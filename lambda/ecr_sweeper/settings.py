@@ -41,6 +41,10 @@ _NAMESPACE = re.compile(r"^(?!AWS/)[A-Za-z0-9._/#:-]{1,255}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REPOSITORY_PATTERN = re.compile(r"^[a-z0-9._/*?-]+$")
 _TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.*?-]+$")
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
 
 
 EXPIRED_IMAGE_ACTIONS = ("delete", "archive")
@@ -208,6 +212,7 @@ class Settings:
     protect_ecs_images: bool = True
     protect_lambda_images: bool = True
     extra_image_references: str | None = None
+    extra_image_references_kms_key_arn: str | None = None
     lifecycle_policy: dict[str, Any] | None = None
     dry_run: bool = False
     schedule_expression: str = "cron(0 3 * * ? *)"
@@ -238,6 +243,13 @@ class Settings:
                 parsed[spec.attribute] = spec.parse(value)
             except _Invalid as error:
                 problems.append(f"{key}: got {json.dumps(value, default=str)}; expected {error}")
+        if parsed.get("extra_image_references_kms_key_arn") and not parsed.get(
+            "extra_image_references"
+        ):
+            problems.append(
+                "extraImageReferencesKmsKeyArn: only used to read extraImageReferences, which is "
+                "not set; set both, or neither"
+            )
         if problems:
             raise SettingsError(problems)
         settings = cls(**parsed)
@@ -355,6 +367,15 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "extra_image_references": (
         _optional(_location),
         "s3://BUCKET/KEY or ssm:/NAME of a JSON list of more image references to keep",
+    ),
+    "extra_image_references_kms_key_arn": (
+        _optional(
+            _matching(
+                _KMS_KEY_ARN,
+                "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID; not an alias), or null",
+            )
+        ),
+        "KMS key that encrypts the extra references document; the function may decrypt with it",
     ),
     "lifecycle_policy": (
         _optional(_policy),

@@ -74,7 +74,7 @@ def test_every_custom_metric_is_read_with_the_handlers_dimensions(
         for ref in metric_references(custom_app.template)
         if ref.namespace != custom_app.settings.metrics_namespace
     }
-    assert other_namespaces == {"AWS/Lambda"}
+    assert other_namespaces == {"AWS/Lambda", "AWS/SQS"}
 
 
 def test_alarms_never_read_dry_runs(default_app: Synthesized) -> None:
@@ -148,7 +148,7 @@ def test_dry_runs_are_shown_apart(default_app: Synthesized) -> None:
 def test_alarm_status_panel_lists_every_alarm(default_app: Synthesized) -> None:
     widget = _widgets(default_app)["Alarms"]
     alarms = default_app.resources("AWS::CloudWatch::Alarm")
-    assert len(widget["properties"]["alarms"]) == len(alarms) == 6
+    assert len(widget["properties"]["alarms"]) == len(alarms) == 7
 
 
 def test_log_queries_read_the_functions_log_group_and_its_records(
@@ -211,4 +211,5 @@ def test_stack_outputs_name_what_operators_look_for(default_app: Synthesized) ->
         "LogGroupName",
         "DashboardName",
         "AlarmTopicArn",
+        "FailedSweepsQueueUrl",
     }

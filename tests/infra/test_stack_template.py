@@ -31,6 +31,8 @@ from infra.function import RUNTIME, UNSCOPED_ACTIONS, retention_for, sweeper_cod
 
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+DLQ_ACTIONS = {"sqs:SendMessage"}
+"""Lambda itself sends an invocation that never ran to the dead-letter queue, as the role."""
 
 
 def _function(app: Synthesized) -> dict[str, Any]:
@@ -79,12 +81,66 @@ def test_two_sweeps_never_overlap_and_failed_runs_are_not_retried(
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
 
 
+def test_a_sweep_that_never_runs_lands_in_the_dead_letter_queue(
+    default_app: Synthesized,
+) -> None:
+    """Throttled (another sweep holds the one reserved unit) past its age, or failed."""
+    queue_id = default_app.only("AWS::SQS::Queue")[0]
+    queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+    _, invoke_config = default_app.only("AWS::Lambda::EventInvokeConfig")
+    assert invoke_config["Properties"]["MaximumEventAgeInSeconds"] == 3600
+    assert _function(default_app)["DeadLetterConfig"] == {"TargetArn": queue_arn}
+    sends = [s for s in _sweeper_policy(default_app) if "sqs:SendMessage" in actions_of(s)]
+    assert [(actions_of(s), s["Resource"]) for s in sends] == [(["sqs:SendMessage"], queue_arn)]
+
+
+def test_dead_letter_queue_is_encrypted_and_tls_only(default_app: Synthesized) -> None:
+    queue_id, queue = default_app.only("AWS::SQS::Queue")
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    policy = default_app.only("AWS::SQS::QueuePolicy")[1]["Properties"]
+    assert policy["Queues"] == [{"Ref": queue_id}]
+    [deny] = statements(policy["PolicyDocument"])
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
+def _asset(app: Synthesized, code: dict[str, Any]) -> Path:
+    staged = app.outdir / f"asset.{code['S3Key'].removesuffix('.zip')}"
+    assert staged.is_dir(), staged
+    return staged
+
+
 def test_code_asset_is_the_lambda_folder(default_app: Synthesized) -> None:
-    [staged] = [path for path in default_app.outdir.glob("asset.*") if path.is_dir()]
-    asset_hash = staged.name.removeprefix("asset.")
-    assert _function(default_app)["Code"]["S3Key"] == f"{asset_hash}.zip"
+    staged = _asset(default_app, _function(default_app)["Code"])
     assert (staged / "ecr_sweeper" / "handler.py").is_file()
     assert sorted(path.name for path in staged.iterdir()) == ["ecr_sweeper"]
+    assert len([path for path in default_app.outdir.glob("asset.*") if path.is_dir()]) == 2
+
+
+def test_sdk_layer_is_the_pinned_sdk_and_comes_after_powertools(
+    default_app: Synthesized, project_root: Path
+) -> None:
+    layer_id, layer = default_app.only("AWS::Lambda::LayerVersion")
+    assert _function(default_app)["Layers"][1:] == [{"Ref": layer_id}], "last: it wins in /opt"
+    properties = layer["Properties"]
+    assert properties["CompatibleRuntimes"] == ["python3.12"]
+    assert properties["CompatibleArchitectures"] == ["arm64"]
+    assert "boto3==1.44.8, botocore==1.44.8" in properties["Description"]
+    staged = _asset(default_app, properties["Content"])
+    assert sorted(path.name for path in staged.iterdir()) == ["python"]
+    packages = {path.name for path in (staged / "python").iterdir()}
+    assert {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3"} <= packages
+    assert not any(path.suffix in (".so", ".pyc") for path in staged.rglob("*")), "pure Python"
+    assert not (staged / "python" / "aws_lambda_powertools").exists()
+
+
+def test_synth_without_the_sdk_layer_says_to_run_make_install(tmp_path: Path) -> None:
+    from infra.function import SdkLayerMissing, sdk_layer_code
+
+    with pytest.raises(SdkLayerMissing, match=r"missing or incomplete: run `make install`"):
+        sdk_layer_code(tmp_path / "sdk-layer")
 
 
 def test_code_asset_leaves_out_bytecode_and_build_metadata(tmp_path: Path) -> None:
@@ -139,9 +195,9 @@ def test_custom_settings_really_differ_from_the_defaults(custom_app: Synthesized
 def test_powertools_layer_is_the_installed_version_by_ssm_dynamic_reference(
     default_app: Synthesized, project_root: Path
 ) -> None:
-    assert _function(default_app)["Layers"] == [
+    assert _function(default_app)["Layers"][0] == (
         f"{{{{resolve:ssm:/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}}}}}"
-    ]
+    )
     pinned = re.search(
         r"^aws-lambda-powertools(\[[a-z,]+\])?==(\S+)$",
         (project_root / "requirements.txt").read_text(encoding="utf-8"),
@@ -214,7 +270,9 @@ def test_sweeper_role_has_exactly_the_actions_the_code_needs(default_app: Synthe
     assert default_app.settings.protect_ecs_images and default_app.settings.protect_lambda_images
     granted = {action for s in _sweeper_policy(default_app) for action in actions_of(s)}
     in_use = {*permissions.ECS_ACTIONS, *permissions.LAMBDA_ACTIONS}
-    assert granted == ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS | CURSOR_ACTIONS
+    assert granted == (
+        ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS | CURSOR_ACTIONS | DLQ_ACTIONS
+    )
     assert "ecr:BatchDeleteImage" in granted
 
 
@@ -230,9 +288,11 @@ def test_the_cursor_is_read_and_written_on_its_own_parameter_only(default_app: S
 
 def test_grants_follow_the_in_use_and_extra_reference_settings(custom_app: Synthesized) -> None:
     statements_by_sid = {s.get("Sid"): s for s in _sweeper_policy(custom_app)}
-    granted = {action for s in statements_by_sid.values() for action in actions_of(s)}
+    granted = {action for s in _sweeper_policy(custom_app) for action in actions_of(s)}
     extra = set(permissions.SSM_EXTRA_REFERENCES_ACTIONS)
-    assert granted == ECR_ACTIONS | LOG_ACTIONS | XRAY_ACTIONS | extra | CURSOR_ACTIONS
+    assert granted == (
+        ECR_ACTIONS | LOG_ACTIONS | XRAY_ACTIONS | DLQ_ACTIONS | extra | CURSOR_ACTIONS
+    )
     assert statements_by_sid["ReadExtraReferences"]["Resource"] == _partition_arn(
         "ssm", "parameter/platform/ecr-sweeper/extra-images"
     )
@@ -246,6 +306,35 @@ def test_extra_references_in_s3_grant_that_object_only() -> None:
     assert grant.actions == permissions.S3_EXTRA_REFERENCES_ACTIONS
     object_arn = ["arn:", {"Ref": "AWS::Partition"}, ":s3:::platform-config/ecr/keep.json"]
     assert [stack.resolve(r) for r in grant.resources] == [{"Fn::Join": ["", object_arn]}]
+
+
+KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_the_kms_key_setting_grants_decrypt_on_exactly_that_key(tmp_path: Path) -> None:
+    from infra_helpers import synthesize
+
+    app = synthesize(
+        {
+            "extraImageReferences": "ssm:/platform/ecr-sweeper/extra-images",
+            "extraImageReferencesKmsKeyArn": KEY_ARN,
+        },
+        tmp_path,
+    )
+    by_sid = {s.get("Sid"): s for s in _sweeper_policy(app)}
+    assert by_sid["DecryptExtraReferences"]["Action"] == "kms:Decrypt"
+    assert by_sid["DecryptExtraReferences"]["Resource"] == KEY_ARN
+    kms = [a for s in _sweeper_policy(app) for a in actions_of(s) if a.startswith("kms:")]
+    assert kms == ["kms:Decrypt"]
+
+
+def test_no_kms_grant_without_the_setting(
+    default_app: Synthesized, custom_app: Synthesized
+) -> None:
+    for app in (default_app, custom_app):
+        for _, document in policy_documents(app.template):
+            for statement in statements(document):
+                assert not [a for a in actions_of(statement) if a.startswith("kms:")]
 
 
 def test_each_grant_is_scoped_to_its_resource(default_app: Synthesized) -> None:
@@ -334,12 +423,17 @@ def test_schedule_follows_settings_and_invokes_the_function(
     target = properties["Target"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert json.loads(target["Input"]) == {}
-    assert 0 <= target["RetryPolicy"]["MaximumRetryAttempts"] <= 2
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+    queue_id = app.only("AWS::SQS::Queue")[0]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
 
 
-def test_scheduler_role_may_only_invoke_the_function(default_app: Synthesized) -> None:
+def test_scheduler_role_may_only_invoke_the_function_and_dead_letter(
+    default_app: Synthesized,
+) -> None:
     role_id = default_app.logical_id(default_app.stack.schedule.role)
     function_id = default_app.logical_id(default_app.stack.sweeper.function)
+    queue_id = default_app.only("AWS::SQS::Queue")[0]
     role = default_app.template["Resources"][role_id]["Properties"]
     [trust] = statements(role["AssumeRolePolicyDocument"])
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
@@ -351,7 +445,8 @@ def test_scheduler_role_may_only_invoke_the_function(default_app: Synthesized) -
         for statement in statements(resource["Properties"]["PolicyDocument"])
     ]
     assert [(actions_of(s), as_list(s["Resource"])) for s in granted] == [
-        (["lambda:InvokeFunction"], [{"Fn::GetAtt": [function_id, "Arn"]}])
+        (["lambda:InvokeFunction"], [{"Fn::GetAtt": [function_id, "Arn"]}]),
+        (["sqs:SendMessage"], [{"Fn::GetAtt": [queue_id, "Arn"]}]),
     ]
 
 
@@ -372,7 +467,7 @@ def _period(alarm: dict[str, Any]) -> int:
     return int(query["MetricStat"]["Period"])
 
 
-def test_six_alarms_with_their_thresholds(default_app: Synthesized) -> None:
+def test_seven_alarms_with_their_thresholds(default_app: Synthesized) -> None:
     alarms = _alarms(default_app)
     assert set(alarms) == {
         "FunctionErrors",
@@ -381,6 +476,7 @@ def test_six_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "UnfinishedRepositories",
         "NoRecentRun",
         "DurationNearTimeout",
+        "FailedSweeps",
     }
     shape = {
         name: (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"])
@@ -393,7 +489,18 @@ def test_six_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "UnfinishedRepositories": ("GreaterThanThreshold", 0, "notBreaching"),
         "NoRecentRun": ("LessThanThreshold", 1, "breaching"),
         "DurationNearTimeout": ("GreaterThanThreshold", 0.8 * 900 * 1000, "notBreaching"),
+        "FailedSweeps": ("GreaterThanThreshold", 0, "notBreaching"),
     }
+    failed_sweeps = alarms["FailedSweeps"]
+    queue_id = default_app.only("AWS::SQS::Queue")[0]
+    assert (failed_sweeps["Namespace"], failed_sweeps["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert failed_sweeps["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+    ]
+    assert (failed_sweeps["Statistic"], failed_sweeps["Period"]) == ("Maximum", 300)
     assert alarms["FunctionErrors"]["MetricName"] == "Errors"
     assert alarms["DurationNearTimeout"]["MetricName"] == "Duration"
     assert alarms["DurationNearTimeout"]["Statistic"] == "Maximum"

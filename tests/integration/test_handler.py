@@ -220,3 +220,60 @@ def test_a_run_short_of_time_reports_what_is_unfinished_and_the_next_one_starts_
     assert full["imagesDeleted"] == 5 and emf[0][metrics_catalog.UNFINISHED_REPOSITORIES] == [0]
     cursor = local_ecr.client("ssm").get_parameter(Name="/ecr-sweeper/cursor")
     assert json.loads(cursor["Parameter"]["Value"]) == {}
+
+
+def scheduled_event(source: str = "aws.events", **changes: Any) -> dict[str, Any]:
+    """What a classic EventBridge rule (or a schedule sending the envelope) invokes with."""
+    event: dict[str, Any] = {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-30T03:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/nightly-sweep"],
+        "detail": {},
+    }
+    event.update(changes)
+    return event
+
+
+@pytest.mark.parametrize("source", ["aws.events", "aws.scheduler"])
+def test_a_scheduled_event_envelope_runs_a_plain_sweep(
+    handler: ModuleType, local_ecr: LocalEcr, source: str
+) -> None:
+    seed(local_ecr)
+    summary = invoke(handler, scheduled_event(source))
+    assert (summary["dryRun"], summary["imagesDeleted"], summary["failures"]) == (False, 5, 0)
+
+
+def test_a_dry_run_request_beside_the_envelope_is_honoured(
+    handler: ModuleType, local_ecr: LocalEcr
+) -> None:
+    seed(local_ecr)
+    before = remaining(local_ecr, "web")
+    summary = invoke(handler, scheduled_event(dryRun=True))
+    assert summary["dryRun"] is True and remaining(local_ecr, "web") == before
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (scheduled_event(surprise=1), "unknown key 'surprise'"),
+        (scheduled_event(time="yesterday"), "not a valid aws.events event: time: "),
+        (
+            {k: v for k, v in scheduled_event("aws.scheduler").items() if k != "account"},
+            "not a valid aws.scheduler event: account: Field required",
+        ),
+        (scheduled_event(source="my.app"), "unknown key 'account'"),
+    ],
+)
+def test_anything_beyond_the_envelope_is_still_refused(
+    handler: ModuleType, local_ecr: LocalEcr, event: dict[str, Any], message: str
+) -> None:
+    seed(local_ecr)
+    before = remaining(local_ecr, "web")
+    with pytest.raises(handler.EventError, match=message):
+        invoke(handler, event)
+    assert remaining(local_ecr, "web") == before

@@ -18,8 +18,13 @@ from infra.config import cdk_json_context
 from local_ecr import LocalEcr
 from local_ecr.manifests import SPDX_JSON, ManifestFactory
 
-RUNTIME_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-"""Granted for Lambda's own tracing and logging, not called by the sweeper's code."""
+RUNTIME_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "sqs:SendMessage"}
+"""Granted for Lambda's own tracing, and for Lambda to put an invocation that never ran in the
+dead-letter queue; not called by the sweeper's code."""
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ON_ITS_BEHALF = {"kms:Decrypt"}
+"""Called by S3 or SSM on the function's behalf to decrypt the extra references document."""
 
 
 def granted_actions(template: dict[str, Any]) -> set[str]:
@@ -78,16 +83,21 @@ def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
         local_ecr.client("ssm").put_parameter(Name="/refs/in-use", Value=document, Type="String")
 
 
-@pytest.mark.parametrize("extra", ["s3://refs/in-use.json", "ssm:/refs/in-use"])
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [("s3://refs/in-use.json", None), ("ssm:/refs/in-use", None), ("ssm:/refs/in-use", KEY_ARN)],
+)
 def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
-    local_ecr: LocalEcr, extra: str
+    local_ecr: LocalEcr, extra: str, key: str | None
 ) -> None:
     busy_registry(local_ecr, extra)
     # The last run ran out of time at "app": this one reads the cursor and clears it.
     cursor = json.dumps({"resumeFrom": "app"})
     local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value=cursor, Type="String")
     local_ecr.reset_counters()
-    settings = Settings(keep_tagged_images=1, extra_image_references=extra)
+    settings = Settings(
+        keep_tagged_images=1, extra_image_references=extra, extra_image_references_kms_key_arn=key
+    )
     target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
     summary = sweeper_for(
         target,
@@ -104,10 +114,17 @@ def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
         for service, operations in local_ecr.counter.by_service().items()
         for operation in operations
     }
-    template = synthesized_template({**cdk_json_context(), "extraImageReferences": extra})
+    template = synthesized_template(
+        {
+            **cdk_json_context(),
+            "extraImageReferences": extra,
+            "extraImageReferencesKmsKeyArn": key,
+        }
+    )
     granted = granted_actions(template)
     assert called <= granted, f"called but not granted: {sorted(called - granted)}"
-    assert granted <= called, f"granted but never called: {sorted(granted - called)}"
+    on_its_behalf = ON_ITS_BEHALF if key else set()
+    assert granted - called == on_its_behalf, f"granted but never called: {granted - called}"
 
 
 def test_an_archiving_sweep_calls_exactly_what_its_stack_grants(local_ecr: LocalEcr) -> None:

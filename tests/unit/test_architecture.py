@@ -25,7 +25,9 @@ PURE_CORE = (
     "engine",
 )
 """The decision core, and the engine that drives the registry port: no AWS SDK types."""
-RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools"}
+RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools", "pydantic"}
+"""boto3/botocore: the SDK layer; Powertools and pydantic: the Powertools layer (built from
+aws-lambda-powertools[all], so its parser's pydantic v2 is in it)."""
 SERVICE_MODULES = {
     "ecr": "ecr",
     "ecs": "ecs",

@@ -296,3 +296,45 @@ def test_archive_compiles_the_simple_settings_into_transition_rules() -> None:
     assert policy.rules[2].selection.count_type == "sinceImageTransitioned"
     assert policy.rules[2].selection.count_number == 120
     assert [r.action for r in Settings().policy().rules] == ["expire", "expire"]
+
+
+KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    "key_arn",
+    [KEY_ARN, "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-" + "0" * 32],
+)
+def test_a_kms_key_arn_goes_with_the_extra_references(key_arn: str) -> None:
+    settings = Settings.from_context(
+        {
+            "extraImageReferences": "ssm:/platform/refs",
+            "extraImageReferencesKmsKeyArn": key_arn,
+        }
+    )
+    assert settings.extra_image_references_kms_key_arn == key_arn
+    assert Settings.from_json(settings.to_json()) == settings
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "alias/aws/ssm",
+        "arn:aws:kms:eu-west-1:111122223333:alias/refs",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-1:111122223333:key/*",
+        KEY_ARN.replace("kms", "s3"),
+    ],
+)
+def test_anything_but_a_kms_key_arn_is_refused(value: str) -> None:
+    (problem,) = problems_of(
+        {"extraImageReferences": "ssm:/platform/refs", "extraImageReferencesKmsKeyArn": value}
+    )
+    assert problem.startswith(f"extraImageReferencesKmsKeyArn: got {json.dumps(value)}; expected")
+    assert "a KMS key ARN" in problem
+
+
+def test_a_kms_key_without_extra_references_is_an_error() -> None:
+    (problem,) = problems_of({"extraImageReferencesKmsKeyArn": KEY_ARN})
+    assert problem.startswith("extraImageReferencesKmsKeyArn: only used to read")
+    assert Settings.from_context({"extraImageReferencesKmsKeyArn": "null"}) == Settings()
