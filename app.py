@@ -10,13 +10,18 @@ import sys
 
 from ecr_sweeper.settings import SettingsError
 from infra import build_app
+from infra.config import cdk_json_context
 
 
 def main() -> int:
     try:
+        cdk_json_context()  # no "context" object in cdk.json would deploy the defaults unseen
         app, _stack = build_app()
     except SettingsError as error:
         print(f"ecr-sweeper: {error}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("ecr-sweeper: the CDK context is nested too deeply to read", file=sys.stderr)
         return 2
     try:
         app.synth()

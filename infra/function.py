@@ -13,9 +13,14 @@ from aws_cdk import aws_logs as logs
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
 
-from ecr_sweeper import metrics_catalog, permissions
+from ecr_sweeper import permissions
 from ecr_sweeper.extra_references import S3_PREFIX, SSM_PREFIX
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+from ecr_sweeper.settings import (
+    Settings,
+    SettingsError,
+    environment_problem,
+    function_environment,
+)
 from infra.config import PROJECT_ROOT
 
 HANDLER = "ecr_sweeper.handler.lambda_handler"
@@ -23,9 +28,6 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_DIR = PROJECT_ROOT / "lambda"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
-
-ENVIRONMENT_LIMIT_BYTES: Final = 4096
-"""Lambda rejects a function whose environment variables (names plus values) exceed 4 KB."""
 
 POWERTOOLS_LAYER_PARAMETER = (
     f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
@@ -82,6 +84,11 @@ UNSCOPED_ACTIONS: Final = frozenset(
         "ecs:ListServices",
         "ecs:ListTasks",
         "ecs:DescribeTaskDefinition",
+        "ecs:ListTaskDefinitions",
+        "events:ListEventBuses",
+        "events:ListRules",
+        "scheduler:ListSchedules",
+        "batch:DescribeJobDefinitions",
         "lambda:ListFunctions",
     }
 )
@@ -126,17 +133,43 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             _WHOLE_REGISTRY,
         )
     ]
+    ecs_actions: list[str] = []
     if settings.protect_ecs_images:
-        unscoped = tuple(a for a in permissions.ECS_ACTIONS if a in UNSCOPED_ACTIONS)
-        grants.append(Grant("ListEcs", unscoped, ("*",), _IN_USE_LOOKUP.format(what="ECS cluster")))
-        scoped = tuple(a for a in permissions.ECS_ACTIONS if a not in UNSCOPED_ACTIONS)
-        grants.append(
-            Grant(
-                "DescribeEcsTasksAndServices",
-                scoped,
-                (arn("ecs", "task", "*"), arn("ecs", "service", "*")),
-                _IN_USE_LOOKUP.format(what="ECS task and service"),
-            )
+        ecs_actions += permissions.ECS_ACTIONS
+        if settings.protect_previous_task_definitions:
+            ecs_actions += permissions.ECS_ROLLBACK_ACTIONS
+    if settings.protect_scheduled_task_images:
+        ecs_actions += permissions.ECS_TASK_DEFINITION_ACTIONS
+    ecs_actions = list(dict.fromkeys(ecs_actions))
+    unscoped = tuple(a for a in ecs_actions if a in UNSCOPED_ACTIONS)
+    grants.append(Grant("ListEcs", unscoped, ("*",), _IN_USE_LOOKUP.format(what="ECS cluster")))
+    scoped = tuple(a for a in ecs_actions if a not in UNSCOPED_ACTIONS)
+    grants.append(
+        Grant(
+            "DescribeEcsTasksAndServices",
+            scoped,
+            (arn("ecs", "task", "*"), arn("ecs", "service", "*")),
+            _IN_USE_LOOKUP.format(what="ECS task and service"),
+        )
+    )
+    if settings.protect_scheduled_task_images:
+        grants += _split_grant(
+            "ListEventRules",
+            "ReadEventRuleTargets",
+            permissions.EVENTS_ACTIONS,
+            (arn("events", "rule", "*"),),
+            "EventBridge rule",
+        )
+        grants += _split_grant(
+            "ListSchedules",
+            "GetSchedules",
+            permissions.SCHEDULER_ACTIONS,
+            (arn("scheduler", "schedule", "*"),),
+            "EventBridge Scheduler schedule",
+        )
+    if settings.protect_batch_images:
+        grants += _split_grant(
+            "DescribeBatchJobDefinitions", "", permissions.BATCH_ACTIONS, (), "Batch job definition"
         )
     if settings.protect_lambda_images:
         unscoped = tuple(a for a in permissions.LAMBDA_ACTIONS if a in UNSCOPED_ACTIONS)
@@ -174,6 +207,17 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
     return [grant for grant in grants if grant.actions]
 
 
+def _split_grant(
+    list_sid: str, read_sid: str, actions: tuple[str, ...], resources: tuple[str, ...], what: str
+) -> list[Grant]:
+    """Actions without a resource type on '*', the others on `resources`."""
+    reason = _IN_USE_LOOKUP.format(what=what)
+    return [
+        Grant(list_sid, tuple(a for a in actions if a in UNSCOPED_ACTIONS), ("*",), reason),
+        Grant(read_sid, tuple(a for a in actions if a not in UNSCOPED_ACTIONS), resources, reason),
+    ]
+
+
 _ACK_RUNTIME = (
     "python3.12 is the runtime the code, its tests and the pinned Powertools layer target; moving "
     "to a newer runtime is a deliberate upgrade, not something a lint rule should force."
@@ -195,34 +239,6 @@ def retention_for(days: int) -> logs.RetentionDays:
         ) from error
 
 
-def function_environment(settings: Settings) -> dict[str, str]:
-    """The Lambda environment: validated settings plus what Powertools reads at import time."""
-    return {
-        ENVIRONMENT_VARIABLE: settings.to_json(),
-        "POWERTOOLS_SERVICE_NAME": metrics_catalog.SERVICE,
-        "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
-        "POWERTOOLS_LOG_LEVEL": settings.log_level,
-    }
-
-
-def environment_size(environment: dict[str, str]) -> int:
-    """Bytes Lambda counts against its 4 KB limit: every name and value, UTF-8 encoded."""
-    return sum(len(k.encode()) + len(v.encode()) for k, v in environment.items())
-
-
-def check_environment_size(environment: dict[str, str]) -> None:
-    """Fail synth, not deploy, when the settings don't fit in the Lambda environment."""
-    size = environment_size(environment)
-    if size > ENVIRONMENT_LIMIT_BYTES:
-        raise SettingsError(
-            [
-                f"lifecyclePolicy: the settings need {size} bytes of Lambda environment, over its "
-                f"{ENVIRONMENT_LIMIT_BYTES}-byte (4 KB) limit; shorten the lifecycle policy "
-                "(fewer rules, shorter descriptions or tag pattern lists)"
-            ]
-        )
-
-
 class SweeperFunction(Construct):
     """The Lambda that sweeps the registry, with its own log group and role.
 
@@ -235,7 +251,9 @@ class SweeperFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
         environment = function_environment(settings)
-        check_environment_size(environment)
+        problem = environment_problem(settings)  # the CLI's `plan` warns of the same
+        if problem:
+            raise SettingsError([problem])
 
         self.log_group = logs.LogGroup(
             self,

@@ -144,7 +144,7 @@ def test_a_policy_file_is_read_relative_to_cdk_json(tmp_path: Path) -> None:
 
 def test_a_missing_policy_file_and_a_file_beside_a_policy_are_errors(tmp_path: Path) -> None:
     (missing,) = problems_of({"lifecyclePolicyFile": str(tmp_path / "nope.json")})
-    assert missing.startswith("lifecyclePolicyFile: can't read")
+    assert missing.startswith(f"lifecyclePolicyFile {str(tmp_path / 'nope.json')!r}: can't read")
     (both,) = problems_of({"lifecyclePolicyFile": "p.json", "lifecyclePolicy": {"rules": []}})
     assert "not both" in both
 
