@@ -83,6 +83,6 @@ def test_cli_synth_with_a_bad_value_fails_naming_the_key(
 ) -> None:
     result = _cdk_synth(project_root, tmp_path, "keepTaggedImages=abc")
     assert result.returncode != 0
-    assert 'keepTaggedImages: got "abc"; expected a whole number' in result.stderr
+    assert 'keepTaggedImages (-c): got "abc"; expected a whole number' in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "EcrSweeper.template.json").exists()
