@@ -365,8 +365,18 @@ class Settings:
             for key in context
             if not _OWN_KEY.fullmatch(key) and not _CDK_KEY.fullmatch(key)
         ]
+        try:
+            settings = cls._from_own(own, base_dir, origins)
+        except SettingsError as error:
+            raise SettingsError([*foreign, *error.problems]) from None
         if foreign:
             raise SettingsError(foreign)
+        return settings
+
+    @classmethod
+    def _from_own(
+        cls, own: dict[str, Any], base_dir: Path | None, origins: Mapping[str, str] | None
+    ) -> Settings:
         policy_file = own.pop(POLICY_FILE_KEY, None)
         if policy_file not in (None, ""):
             if own.get("lifecyclePolicy") not in (None, ""):

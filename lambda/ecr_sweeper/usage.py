@@ -19,7 +19,7 @@ from ecr_sweeper.events import EventBridgeTasks
 from ecr_sweeper.extra_references import ExtraReferencesError, parse_document, read_document
 from ecr_sweeper.lambdas import LambdaImages
 from ecr_sweeper.references import InUse
-from ecr_sweeper.scheduler import ScheduledTasks
+from ecr_sweeper.scheduler import ScheduledTasks, ScheduleUnreadable
 from ecr_sweeper.settings import Settings
 
 
@@ -103,6 +103,8 @@ def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse
             raise UsageUnavailable(
                 f"images in use could not be read from {name}: {error_code(error)}: {error}"
             ) from error
+        except ScheduleUnreadable as error:
+            raise UsageUnavailable(f"images in use could not be read: {error}") from error
         except ExtraReferencesError as error:
             raise UsageUnavailable(str(error)) from error
     if in_use.unparsed:

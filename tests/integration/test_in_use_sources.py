@@ -3,6 +3,7 @@ each source can be turned off, and a source that can't be read deletes nothing a
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from typing import Any
@@ -234,3 +235,32 @@ def test_a_source_that_cannot_be_read_deletes_nothing_anywhere(
     assert summary.total("images_deleted") == 0 and summary.failures == 2
     reason = summary.results[0].plan.decisions[0].reason  # type: ignore[union-attr]
     assert f"images in use could not be read from {source}" in reason
+
+
+def test_a_universal_run_task_target_keeps_its_image_and_an_unreadable_one_holds_the_run(
+    local_ecr: LocalEcr, make: ManifestFactory
+) -> None:
+    digests = app_images(local_ecr, make, 2)
+    job = register(local_ecr.client("ecs"), "job", f"{HOST}/app:v0")
+    scheduler = local_ecr.client("scheduler")
+    universal = {"Arn": "arn:aws:scheduler:::aws-sdk:ecs:runTask", "RoleArn": ROLE_ARN}
+    scheduler.create_schedule(
+        Name="sdk-run",
+        ScheduleExpression="rate(1 day)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={**universal, "Input": json.dumps({"Cluster": "jobs", "TaskDefinition": job})},
+    )
+    summary = sweep(local_ecr, keep_newest_only())
+    assert set(remaining(local_ecr, "app")) == set(digests.values())
+    assert "Scheduler schedule default/sdk-run (job:1)" in kept_reason(summary, digests[0])
+
+    scheduler.create_schedule(
+        Name="templated-input",
+        ScheduleExpression="rate(1 day)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={**universal, "Input": "<aws.scheduler.execution-id>"},
+    )
+    held = sweep(local_ecr, keep_newest_only())
+    assert set(remaining(local_ecr, "app")) == set(digests.values())
+    reason = held.results[0].plan.decisions[-1].reason  # type: ignore[union-attr]
+    assert "default/templated-input" in reason and "names no TaskDefinition" in reason
