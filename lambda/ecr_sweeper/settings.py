@@ -143,9 +143,10 @@ def _schedule(value: Any) -> str:
     text = value.strip()
     rate = _RATE.fullmatch(text)
     if rate:
-        plural = rate.group(2).endswith("s")
-        if plural == (rate.group(1) == "1"):
-            raise _Invalid(f"{_SCHEDULE_ACCEPTED} ({rate.group(1)} {rate.group(2)}: wrong number)")
+        number, unit = rate.groups()
+        if unit.endswith("s") == (number == "1"):
+            fixed = unit.removesuffix("s") if number == "1" else f"{unit}s"
+            raise _Invalid(f"{_SCHEDULE_ACCEPTED} (write 'rate({number} {fixed})')")
         return text
     cron = _CRON.fullmatch(text)
     if not cron:
@@ -177,7 +178,6 @@ def cron_problem(fields: Sequence[str]) -> str | None:
     if day_of_month != "?" and not (
         day_of_month in ("L", "LW")
         or re.fullmatch(r"([1-9]|[12][0-9]|3[01])W", day_of_month)
-        or re.fullmatch(r"L-([1-9]|[12][0-9]|30)", day_of_month)
         or _cron_list(day_of_month, 1, 31, ())
     ):
         return f"day-of-month {day_of_month!r}: expected 1-31, L, LW, 1W-31W or '?'"

@@ -209,12 +209,12 @@ CASES = [
     ),
     Case(
         "rate(1 minutes)",
-        ("scheduleExpression (-c)", "1 minutes"),
+        ("scheduleExpression (-c)", "write 'rate(1 minute)'"),
         context={"scheduleExpression": "rate(1 minutes)"},
     ),
     Case(
         "rate(5 minute)",
-        ("scheduleExpression (-c)", "5 minute"),
+        ("scheduleExpression (-c)", "write 'rate(5 minutes)'"),
         argv=plan("-c", "scheduleExpression=rate(5 minute)"),
     ),
     Case(
