@@ -10,14 +10,19 @@ import sys
 
 from ecr_sweeper.settings import SettingsError
 from infra import build_app
+from infra.config import cdk_json_context
 from infra.function import SdkLayerMissing
 
 
 def main() -> int:
     try:
+        cdk_json_context()  # no "context" object in cdk.json would deploy the defaults unseen
         app, _stack = build_app()
     except (SettingsError, SdkLayerMissing) as error:
         print(f"ecr-sweeper: {error}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("ecr-sweeper: the CDK context is nested too deeply to read", file=sys.stderr)
         return 2
     try:
         app.synth()

@@ -15,10 +15,15 @@ from aws_cdk import aws_ssm as ssm
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
 
-from ecr_sweeper import metrics_catalog, permissions
+from ecr_sweeper import permissions
 from ecr_sweeper.extra_references import S3_PREFIX, SSM_PREFIX
 from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+from ecr_sweeper.settings import (
+    Settings,
+    SettingsError,
+    environment_problem,
+    function_environment,
+)
 from infra.config import PROJECT_ROOT
 
 HANDLER = "ecr_sweeper.handler.lambda_handler"
@@ -27,8 +32,6 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_DIR = PROJECT_ROOT / "lambda"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
 
-GENERATED_PARAMETER_NAME_BYTES: Final = 128
-"""CloudFormation's generated SSM parameter names (CFN-<logical id>-<suffix>) stay below this."""
 SDK_LAYER_DIR = PROJECT_ROOT / "build" / "sdk-layer"
 """The pinned AWS SDK (requirements-lambda.txt) as a layer folder, built by `make install` with
 `pip install --target` (pure-Python wheels only: no Docker, and synth stays offline)."""
@@ -38,9 +41,6 @@ SDK_REQUIREMENTS = PROJECT_ROOT / "requirements-lambda.txt"
 ASYNC_EVENT_MAX_AGE_SECONDS: Final = 3600
 """How long Lambda keeps retrying a throttled asynchronous invocation (a sweep that finds
 another one running waits for it, up to an hour)."""
-
-ENVIRONMENT_LIMIT_BYTES: Final = 4096
-"""Lambda rejects a function whose environment variables (names plus values) exceed 4 KB."""
 
 POWERTOOLS_LAYER_PARAMETER = (
     f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
@@ -97,6 +97,11 @@ UNSCOPED_ACTIONS: Final = frozenset(
         "ecs:ListServices",
         "ecs:ListTasks",
         "ecs:DescribeTaskDefinition",
+        "ecs:ListTaskDefinitions",
+        "events:ListEventBuses",
+        "events:ListRules",
+        "scheduler:ListSchedules",
+        "batch:DescribeJobDefinitions",
         "lambda:ListFunctions",
     }
 )
@@ -148,17 +153,43 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             _WHOLE_REGISTRY,
         )
     ]
+    ecs_actions: list[str] = []
     if settings.protect_ecs_images:
-        unscoped = tuple(a for a in permissions.ECS_ACTIONS if a in UNSCOPED_ACTIONS)
-        grants.append(Grant("ListEcs", unscoped, ("*",), _IN_USE_LOOKUP.format(what="ECS cluster")))
-        scoped = tuple(a for a in permissions.ECS_ACTIONS if a not in UNSCOPED_ACTIONS)
-        grants.append(
-            Grant(
-                "DescribeEcsTasksAndServices",
-                scoped,
-                (arn("ecs", "task", "*"), arn("ecs", "service", "*")),
-                _IN_USE_LOOKUP.format(what="ECS task and service"),
-            )
+        ecs_actions += permissions.ECS_ACTIONS
+        if settings.protect_previous_task_definitions:
+            ecs_actions += permissions.ECS_ROLLBACK_ACTIONS
+    if settings.protect_scheduled_task_images:
+        ecs_actions += permissions.ECS_TASK_DEFINITION_ACTIONS
+    ecs_actions = list(dict.fromkeys(ecs_actions))
+    unscoped = tuple(a for a in ecs_actions if a in UNSCOPED_ACTIONS)
+    grants.append(Grant("ListEcs", unscoped, ("*",), _IN_USE_LOOKUP.format(what="ECS cluster")))
+    scoped = tuple(a for a in ecs_actions if a not in UNSCOPED_ACTIONS)
+    grants.append(
+        Grant(
+            "DescribeEcsTasksAndServices",
+            scoped,
+            (arn("ecs", "task", "*"), arn("ecs", "service", "*")),
+            _IN_USE_LOOKUP.format(what="ECS task and service"),
+        )
+    )
+    if settings.protect_scheduled_task_images:
+        grants += _split_grant(
+            "ListEventRules",
+            "ReadEventRuleTargets",
+            permissions.EVENTS_ACTIONS,
+            (arn("events", "rule", "*"),),
+            "EventBridge rule",
+        )
+        grants += _split_grant(
+            "ListSchedules",
+            "GetSchedules",
+            permissions.SCHEDULER_ACTIONS,
+            (arn("scheduler", "schedule", "*"),),
+            "EventBridge Scheduler schedule",
+        )
+    if settings.protect_batch_images:
+        grants += _split_grant(
+            "DescribeBatchJobDefinitions", "", permissions.BATCH_ACTIONS, (), "Batch job definition"
         )
     if settings.protect_lambda_images:
         unscoped = tuple(a for a in permissions.LAMBDA_ACTIONS if a in UNSCOPED_ACTIONS)
@@ -202,6 +233,17 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             )
         )
     return [grant for grant in grants if grant.actions]
+
+
+def _split_grant(
+    list_sid: str, read_sid: str, actions: tuple[str, ...], resources: tuple[str, ...], what: str
+) -> list[Grant]:
+    """Actions without a resource type on '*', the others on `resources`."""
+    reason = _IN_USE_LOOKUP.format(what=what)
+    return [
+        Grant(list_sid, tuple(a for a in actions if a in UNSCOPED_ACTIONS), ("*",), reason),
+        Grant(read_sid, tuple(a for a in actions if a not in UNSCOPED_ACTIONS), resources, reason),
+    ]
 
 
 _ACK_RUNTIME = (
@@ -250,34 +292,6 @@ def retention_for(days: int) -> logs.RetentionDays:
         ) from error
 
 
-def function_environment(settings: Settings) -> dict[str, str]:
-    """The Lambda environment: validated settings plus what Powertools reads at import time."""
-    return {
-        ENVIRONMENT_VARIABLE: settings.to_json(),
-        "POWERTOOLS_SERVICE_NAME": metrics_catalog.SERVICE,
-        "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
-        "POWERTOOLS_LOG_LEVEL": settings.log_level,
-    }
-
-
-def environment_size(environment: dict[str, str]) -> int:
-    """Bytes Lambda counts against its 4 KB limit: every name and value, UTF-8 encoded."""
-    return sum(len(k.encode()) + len(v.encode()) for k, v in environment.items())
-
-
-def check_environment_size(environment: dict[str, str]) -> None:
-    """Fail synth, not deploy, when the settings don't fit in the Lambda environment."""
-    size = environment_size(environment)
-    if size > ENVIRONMENT_LIMIT_BYTES:
-        raise SettingsError(
-            [
-                f"lifecyclePolicy: the settings need {size} bytes of Lambda environment, over its "
-                f"{ENVIRONMENT_LIMIT_BYTES}-byte (4 KB) limit; shorten the lifecycle policy "
-                "(fewer rules, shorter descriptions or tag pattern lists)"
-            ]
-        )
-
-
 class SweeperFunction(Construct):
     """The Lambda that sweeps the registry, with its own log group and role.
 
@@ -297,10 +311,9 @@ class SweeperFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         environment = function_environment(settings)
-        # The cursor's name is generated at deploy time; count the longest one it can be.
-        check_environment_size(
-            {**environment, STATE_PARAMETER_VARIABLE: "x" * GENERATED_PARAMETER_NAME_BYTES}
-        )
+        problem = environment_problem(settings)  # the CLI's `plan` warns of the same
+        if problem:
+            raise SettingsError([problem])
 
         self.log_group = logs.LogGroup(
             self,

@@ -82,6 +82,10 @@ def _evaluate(
         raise _BadInput(f"{_name(args.policy)}: invalid lifecycle policy: {error}") from None
     except ImageDetailError as error:
         raise _BadInput(f"{_name(args.images)}: bad image listing: {error}") from None
+    except RecursionError:
+        raise _BadInput(
+            f"{_name(args.policy)} or {_name(args.images)}: JSON nested too deeply"
+        ) from None
 
 
 def _name(path: str) -> str:
@@ -105,6 +109,8 @@ def _load(text: str, path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise _BadInput(f"{_name(path)}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise _BadInput(f"{_name(path)}: JSON nested too deeply") from None
 
 
 def _parse_now(value: str | None) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -221,7 +222,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecr-sweeper: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _drop_stdout()
+        print("ecr-sweeper: output closed before it was all written", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return code
+
+
+def _drop_stdout() -> None:
+    """After a broken pipe (`| head -1`), point stdout at /dev/null so the interpreter's final
+    flush doesn't raise again (the Python `signal` module docs' recipe)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (e.g. captured in tests): nothing will be flushed to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ SSM parameter) listing image references that must be kept:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,13 +24,27 @@ class ExtraReferencesError(ValueError):
     """The extra references document can't be read or has the wrong shape."""
 
 
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PARAMETER = re.compile(r"^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
 def location_problem(location: str) -> str | None:
-    """Why a location is not `s3://bucket/key` or `ssm:/parameter/name`, or None if it is."""
+    """Why a location is not `s3://bucket/key` or `ssm:/parameter/name`, or None if it is.
+
+    One object or parameter only: a wildcard would become a wildcard IAM grant.
+    """
+    if "*" in location or "?" in location:
+        return "name one object or parameter; wildcards are not accepted"
     if location.startswith(S3_PREFIX):
         bucket, _, key = location[len(S3_PREFIX) :].partition("/")
-        return None if bucket and key else "s3:// needs a bucket and a key"
+        if not bucket or not key:
+            return "s3:// needs a bucket and a key"
+        return None if _BUCKET.fullmatch(bucket) else f"{bucket!r} is not an S3 bucket name"
     if location.startswith(SSM_PREFIX):
-        return None if len(location) > len(SSM_PREFIX) else "ssm: needs a parameter name"
+        name = location[len(SSM_PREFIX) :]
+        if not name:
+            return "ssm: needs a parameter name"
+        return None if _PARAMETER.fullmatch(name) else f"{name!r} is not an SSM parameter name"
     return "expected s3://BUCKET/KEY or ssm:/PARAMETER/NAME"
 
 
@@ -52,6 +67,8 @@ def parse_document(text: str, location: str) -> Iterator[tuple[str, str]]:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise ExtraReferencesError(f"{location}: not valid JSON ({error})") from error
+    except RecursionError:
+        raise ExtraReferencesError(f"{location}: JSON nested too deeply") from None
     entries = document.get("images") if isinstance(document, dict) else document
     if not isinstance(entries, list):
         raise ExtraReferencesError(f'{location}: expected {{"images": [...]}} or a JSON list')

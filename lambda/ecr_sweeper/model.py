@@ -6,6 +6,7 @@ Nothing here imports boto3: the planner works on these values only.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -134,20 +135,42 @@ def parse_timestamp(value: object, field_name: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value, tz=UTC)
+        moment = _from_epoch_seconds(value, field_name)
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             try:
-                moment = datetime.fromtimestamp(float(value), tz=UTC)
+                seconds = float(value) if value.isascii() else math.nan
             except ValueError:
                 raise ImageDetailError(
                     f"{field_name}: {value!r} is not an ISO-8601 timestamp or epoch seconds"
                 ) from None
+            moment = _from_epoch_seconds(seconds, field_name)
     else:
         raise ImageDetailError(f"{field_name}: expected a timestamp, got {value!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+MAX_EPOCH_SECONDS = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last moment a datetime holds."""
+
+
+def _from_epoch_seconds(value: float, field_name: str) -> datetime:
+    """Epoch seconds, as the AWS CLI writes them; milliseconds and absurd numbers are refused."""
+    if not math.isfinite(value):
+        raise ImageDetailError(f"{field_name}: {value!r} is not a time; expected epoch seconds")
+    if value > MAX_EPOCH_SECONDS and value / 1000 <= MAX_EPOCH_SECONDS:
+        raise ImageDetailError(
+            f"{field_name}: {value!r} looks like epoch milliseconds; expected epoch seconds "
+            f"(e.g. {value / 1000:.0f}) or an ISO-8601 timestamp"
+        )
+    if not 0 <= value <= MAX_EPOCH_SECONDS:
+        raise ImageDetailError(
+            f"{field_name}: {value!r} is out of range; expected epoch seconds from 0 (1970) to "
+            f"{MAX_EPOCH_SECONDS} (9999), or an ISO-8601 timestamp"
+        )
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def image_from_detail(detail: object) -> Image:

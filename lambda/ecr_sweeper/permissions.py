@@ -38,6 +38,25 @@ ECS_ACTIONS: tuple[str, ...] = (
 )
 """Read-only ECS actions for images in use (settings: protectEcsImages)."""
 
+ECS_ROLLBACK_ACTIONS: tuple[str, ...] = ("ecs:ListTaskDefinitions",)
+"""Earlier revisions of a service's family (settings: protectPreviousTaskDefinitions > 0)."""
+
+ECS_TASK_DEFINITION_ACTIONS: tuple[str, ...] = ("ecs:DescribeTaskDefinition",)
+"""The images of a task definition a rule or schedule starts (protectScheduledTaskImages)."""
+
+EVENTS_ACTIONS: tuple[str, ...] = (
+    "events:ListEventBuses",
+    "events:ListRules",
+    "events:ListTargetsByRule",
+)
+"""EventBridge rules that start ECS tasks (settings: protectScheduledTaskImages)."""
+
+SCHEDULER_ACTIONS: tuple[str, ...] = ("scheduler:ListSchedules", "scheduler:GetSchedule")
+"""EventBridge Scheduler schedules that start ECS tasks (settings: protectScheduledTaskImages)."""
+
+BATCH_ACTIONS: tuple[str, ...] = ("batch:DescribeJobDefinitions",)
+"""ACTIVE AWS Batch job definitions (settings: protectBatchImages)."""
+
 LAMBDA_ACTIONS: tuple[str, ...] = ("lambda:ListFunctions", "lambda:GetFunction")
 """Read-only Lambda actions for images in use (settings: protectLambdaImages)."""
 

@@ -1,22 +1,23 @@
 """The one settings schema, validated at synth time (app.py), by the CLI, and at Lambda start.
 
 Settings are flat camelCase keys in cdk.json context. `cdk deploy -c key=value` passes values as
-strings, so every parser also accepts the string form. Every error names the key, the value and
-what is accepted; all problems are reported at once.
+strings, so every parser also accepts the string form. Every error names the key, where its value
+came from, the value and what is accepted; all problems are reported at once.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper import lifecycle
+from ecr_sweeper import lifecycle, metrics_catalog
 from ecr_sweeper.extra_references import location_problem
 
 ENVIRONMENT_VARIABLE = "SWEEPER_SETTINGS"
@@ -24,6 +25,23 @@ ENVIRONMENT_VARIABLE = "SWEEPER_SETTINGS"
 
 _OWN_KEY = re.compile(r"^[a-z][A-Za-z0-9]*$")
 """Context keys of this shape are ours; CDK's own keys contain '@', ':', '/' or '-'."""
+
+_CDK_KEY = re.compile(
+    r"^(@aws-cdk(-[a-z0-9]+)*/[A-Za-z0-9.-]+:[A-Za-z0-9_.-]+"
+    r"|aws:cdk:[A-Za-z0-9:._-]+|aws-cdk:[A-Za-z0-9:._-]+"
+    r"|(ami|availability-zones|cc-api-provider|endpoint-service-availability-zones|hosted-zone"
+    r"|key-provider|load-balancer|load-balancer-listener|plugin|security-group|ssm"
+    r"|vpc-provider):\S+"
+    r"|acknowledged-issue-numbers|cli-telemetry)$"
+)
+"""The context keys CDK itself uses, and nothing else: feature flags (`@aws-cdk/module:flag`,
+also `@aws-cdk-containers/...`), the CLI's `aws:cdk:...` switches, the lookups context providers
+cache in cdk.context.json (`availability-zones:account=...:region=...`), and the keys the CLI
+writes for notices and telemetry. Any other key that isn't a setting is refused: a damaged one
+(`"dryRun "`, `"Dry Run"`) would otherwise be dropped and the sweep run live."""
+
+ENVIRONMENT_LIMIT_BYTES = 4096
+"""Lambda rejects a function whose environment variables (names plus values) exceed 4 KB."""
 
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -34,9 +52,12 @@ DEFAULT_MAX_CONCURRENCY = 16
 """Measured with `make bench`: at 50 ms a call, 16 workers sweep 200 x 500 images in a few seconds
 and halve down gracefully under throttling; more gains little and only invites throttling."""
 MAX_CONCURRENCY_LIMIT = 64
-_SCHEDULE = re.compile(
-    r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\))$"
-)
+_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
+_RATE = re.compile(r"^rate\(([1-9][0-9]{0,8}) (minutes?|hours?|days?)\)$")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_NOT_ZONES = frozenset({"Factory", "localtime", "posixrules", "leapseconds", "leap-seconds.list"})
+"""Files the tz database ships that are no time zone EventBridge Scheduler accepts."""
 _NAMESPACE = re.compile(r"^(?!AWS/)[A-Za-z0-9._/#:-]{1,255}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REPOSITORY_PATTERN = re.compile(r"^[a-z0-9._/*?-]+$")
@@ -58,7 +79,10 @@ class SettingsError(ValueError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+        if len(problems) == 1:
+            super().__init__(f"invalid settings: {problems[0]}")
+        else:
+            super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class _Invalid(Exception):
@@ -84,7 +108,11 @@ def _boolean(value: Any) -> bool:
     raise _Invalid("true or false")
 
 
-def _patterns(shape: re.Pattern[str], what: str) -> Callable[[Any], tuple[str, ...]]:
+def _patterns(
+    shape: re.Pattern[str], what: str, *, empty: str | None
+) -> Callable[[Any], tuple[str, ...]]:
+    """`empty` says what an explicit `[]` means, or None if no list may be empty. A bare empty
+    string (`-c protectedTags=`, often an unset shell variable) is always refused."""
     accepted = (
         f"a list of {what} patterns ('*' and '?' wildcards), as a JSON array or comma-separated"
     )
@@ -95,31 +123,117 @@ def _patterns(shape: re.Pattern[str], what: str) -> Callable[[Any], tuple[str, .
             if text.startswith("["):
                 try:
                     value = json.loads(text)
-                except json.JSONDecodeError as error:
+                except (json.JSONDecodeError, RecursionError) as error:
                     raise _Invalid(accepted) from error
             else:
                 value = [part.strip() for part in text.split(",") if part.strip()]
+                if not value:
+                    raise _Invalid(
+                        f"{accepted}; an empty value is refused"
+                        + (f" (write [] for {empty})" if empty else "")
+                    )
         if not isinstance(value, list) or not all(
             isinstance(item, str) and shape.fullmatch(item) for item in value
         ):
             raise _Invalid(accepted)
+        if not value and empty is None:
+            raise _Invalid(f"{accepted}; an empty list would sweep nothing")
         return tuple(value)
 
     return parse
 
 
+_SCHEDULE_ACCEPTED = (
+    "an EventBridge Scheduler expression: 'cron(minutes hours day-of-month month day-of-week "
+    "year)' with six fields and '?' in exactly one of the two day fields, e.g. "
+    "'cron(0 3 * * ? *)', or 'rate(VALUE UNIT)' with a singular unit for 1 and a plural one "
+    "otherwise, e.g. 'rate(1 day)', 'rate(12 hours)'"
+)
+
+
 def _schedule(value: Any) -> str:
-    if not isinstance(value, str) or not _SCHEDULE.fullmatch(value.strip()):
-        raise _Invalid(
-            "an EventBridge Scheduler expression: 'cron(minutes hours day-of-month month "
-            "day-of-week year)' with six fields, e.g. 'cron(0 3 * * ? *)', or 'rate(1 day)'"
-        )
-    return value.strip()
+    if not isinstance(value, str):
+        raise _Invalid(_SCHEDULE_ACCEPTED)
+    text = value.strip()
+    rate = _RATE.fullmatch(text)
+    if rate:
+        number, unit = rate.groups()
+        if unit.endswith("s") == (number == "1"):
+            fixed = unit.removesuffix("s") if number == "1" else f"{unit}s"
+            raise _Invalid(f"{_SCHEDULE_ACCEPTED} (write 'rate({number} {fixed})')")
+        return text
+    cron = _CRON.fullmatch(text)
+    if not cron:
+        raise _Invalid(_SCHEDULE_ACCEPTED)
+    problem = cron_problem(cron.groups())
+    if problem:
+        raise _Invalid(f"{_SCHEDULE_ACCEPTED} ({problem})")
+    return text
+
+
+def cron_problem(fields: Sequence[str]) -> str | None:
+    """Why six cron fields are not what EventBridge Scheduler accepts, or None.
+
+    The grammar of the EventBridge Scheduler user guide ("Schedule types"): `, - * /` in every
+    field, `?` only in one day field, `L` and `W` in day-of-month, `L` and `#` in day-of-week.
+    """
+    minutes, hours, day_of_month, month, day_of_week, year = fields
+    if (day_of_month == "?") == (day_of_week == "?"):
+        return "one of day-of-month and day-of-week must be '?', not both"
+    checks = (
+        ("minutes", minutes, 0, 59, ()),
+        ("hours", hours, 0, 23, ()),
+        ("month", month, 1, 12, _MONTHS),
+        ("year", year, 1970, 2199, ()),
+    )
+    for name, text, low, high, names in checks:
+        if not _cron_list(text, low, high, names):
+            return f"{name} {text!r}: expected {low}-{high}" + (" or JAN-DEC" if names else "")
+    if day_of_month != "?" and not (
+        day_of_month in ("L", "LW")
+        or re.fullmatch(r"([1-9]|[12][0-9]|3[01])W", day_of_month)
+        or _cron_list(day_of_month, 1, 31, ())
+    ):
+        return f"day-of-month {day_of_month!r}: expected 1-31, L, LW, 1W-31W or '?'"
+    if day_of_week != "?" and not (
+        re.fullmatch(r"([1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)(L|#[1-5])", day_of_week)
+        or day_of_week == "L"
+        or _cron_list(day_of_week, 1, 7, _WEEKDAYS)
+    ):
+        return f"day-of-week {day_of_week!r}: expected 1-7 or SUN-SAT, L, 6L, 6#3 or '?'"
+    return None
+
+
+def _cron_list(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    """A comma-separated list of `*`, values, ranges `a-b` and steps `x/n`, all in range."""
+
+    def number(part: str) -> int | None:
+        if part.upper() in names:
+            return names.index(part.upper()) + low
+        if re.fullmatch(r"[0-9]{1,4}", part) and low <= int(part) <= high:
+            return int(part)
+        return None
+
+    for item in text.split(","):
+        base, slash, step = item.partition("/")
+        if slash and not (re.fullmatch(r"[0-9]{1,4}", step) and 1 <= int(step) <= high):
+            return False
+        if base == "*":
+            continue
+        start, dash, end = base.partition("-")
+        first = number(start)
+        if first is None or (dash and number(end) is None):
+            return False
+    return True
 
 
 def _timezone(value: Any) -> str:
-    accepted = "an IANA time zone name such as 'UTC' or 'Europe/Berlin'"
+    accepted = (
+        "an IANA time zone name such as 'UTC' or 'Europe/Berlin' (not 'localtime' or 'Factory')"
+    )
     if not isinstance(value, str) or not value.strip():
+        raise _Invalid(accepted)
+    if value in _NOT_ZONES or value.startswith(("posix/", "right/")):
         raise _Invalid(accepted)
     known = zoneinfo.available_timezones()
     if known and value not in known and value != "UTC":
@@ -131,7 +245,7 @@ def _timezone(value: Any) -> str:
 
 def _choice(*choices: Any) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
             value = int(value.strip())
         if isinstance(value, str):
             value = value.strip().upper() if all(isinstance(c, str) for c in choices) else value
@@ -171,16 +285,19 @@ def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _price(value: Any) -> float:
     try:
-        number = float(value) if not isinstance(value, bool) else -1.0
+        ascii_number = not isinstance(value, bool) and (
+            not isinstance(value, str) or value.isascii()
+        )
+        number = float(value) if ascii_number else -1.0
     except (TypeError, ValueError):
         number = -1.0
-    if not 0 < number <= 100:
+    if not math.isfinite(number) or not 0 < number <= 100:
         raise _Invalid("a price in USD per GB-month, greater than 0 and at most 100, e.g. 0.10")
     return number
 
 
 def _location(value: Any) -> str:
-    problem = location_problem(value) if isinstance(value, str) else "expected a string"
+    problem = location_problem(value.strip()) if isinstance(value, str) else "expected a string"
     if problem:
         raise _Invalid(f"s3://BUCKET/KEY or ssm:/PARAMETER/NAME ({problem})")
     return str(value).strip()
@@ -192,10 +309,14 @@ def _policy(value: Any) -> dict[str, Any]:
             value = json.loads(value)
         except json.JSONDecodeError as error:
             raise _Invalid(f"a lifecycle policy as a JSON object ({error})") from error
+        except RecursionError:
+            raise _Invalid("a lifecycle policy as a JSON object (nested too deeply)") from None
     try:
         policy = lifecycle.parse_policy(value)
     except lifecycle.PolicyError as error:
         raise _Invalid(f"a valid lifecycle policy: {error}") from error
+    except RecursionError:
+        raise _Invalid("a valid lifecycle policy (this one is nested too deeply)") from None
     return lifecycle.policy_document(policy)
 
 
@@ -210,6 +331,9 @@ class Settings:
     exclude_repositories: tuple[str, ...] = ()
     minimum_age_days: int = 0
     protect_ecs_images: bool = True
+    protect_previous_task_definitions: int = 1
+    protect_scheduled_task_images: bool = True
+    protect_batch_images: bool = True
     protect_lambda_images: bool = True
     extra_image_references: str | None = None
     extra_image_references_kms_key_arn: str | None = None
@@ -230,19 +354,24 @@ class Settings:
     archive_storage_price_per_gb_month: float = ARCHIVE_STORAGE_PRICE_PER_GB_MONTH
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
-        """Validate camelCase keys (all of them must be ours) into Settings."""
+    def from_mapping(
+        cls, values: Mapping[str, Any], origins: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Validate camelCase keys (all of them must be ours) into Settings.
+
+        `origins` names where each key's value came from (`-c`, `cdk.json`), for the errors.
+        """
         problems: list[str] = []
         parsed: dict[str, Any] = {}
         for key, value in values.items():
             spec = _SPECS.get(key)
             if spec is None:
-                problems.append(unknown_key_message(key))
+                problems.append(_from(key, origins) + unknown_key_message(key).removeprefix(key))
                 continue
             try:
                 parsed[spec.attribute] = spec.parse(value)
             except _Invalid as error:
-                problems.append(f"{key}: got {json.dumps(value, default=str)}; expected {error}")
+                problems.append(f"{_from(key, origins)}: got {shown(value)}; expected {error}")
         if parsed.get("extra_image_references_kms_key_arn") and not parsed.get(
             "extra_image_references"
         ):
@@ -290,31 +419,54 @@ class Settings:
         return problems
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any], base_dir: Path | None = None) -> Settings:
-        """Validate the settings among CDK context keys; reads `lifecyclePolicyFile` if given."""
+    def from_context(
+        cls,
+        context: Mapping[str, Any],
+        base_dir: Path | None = None,
+        origins: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Validate the settings among CDK context keys; reads `lifecyclePolicyFile` if given.
+
+        Every key must be a setting or one of CDK's own (see `_CDK_KEY`).
+        """
         own = {key: value for key, value in context.items() if _OWN_KEY.fullmatch(key)}
-        misspelled = [
-            f"{key}: settings are camelCase; did you mean {_NORMALIZED[_normalized(key)]!r}?"
+        foreign = [
+            foreign_key_message(key, origins)
             for key in context
-            if not _OWN_KEY.fullmatch(key) and _normalized(key) in _NORMALIZED
+            if not _OWN_KEY.fullmatch(key) and not _CDK_KEY.fullmatch(key)
         ]
-        if misspelled:
-            raise SettingsError(misspelled)
+        try:
+            settings = cls._from_own(own, base_dir, origins)
+        except SettingsError as error:
+            raise SettingsError([*foreign, *error.problems]) from None
+        if foreign:
+            raise SettingsError(foreign)
+        return settings
+
+    @classmethod
+    def _from_own(
+        cls, own: dict[str, Any], base_dir: Path | None, origins: Mapping[str, str] | None
+    ) -> Settings:
         policy_file = own.pop(POLICY_FILE_KEY, None)
         if policy_file not in (None, ""):
             if own.get("lifecyclePolicy") not in (None, ""):
                 raise SettingsError(
                     [f"lifecyclePolicy and {POLICY_FILE_KEY}: give one of them, not both"]
                 )
-            own["lifecyclePolicy"] = _read_policy_file(str(policy_file), base_dir or Path.cwd())
-        return cls.from_mapping(own)
+            where = f"{_from(POLICY_FILE_KEY, origins)} {str(policy_file)!r}"
+            document = _read_policy_file(str(policy_file), base_dir or Path.cwd(), where)
+            try:
+                own["lifecyclePolicy"] = _policy(document)
+            except _Invalid as error:
+                raise SettingsError([f"{where}: expected {error}"]) from None
+        return cls.from_mapping(own, origins)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
         """Read the settings the stack put in the Lambda environment."""
         try:
             values = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise SettingsError([f"{ENVIRONMENT_VARIABLE}: not valid JSON ({error})"]) from error
         if not isinstance(values, dict):
             raise SettingsError([f"{ENVIRONMENT_VARIABLE}: expected a JSON object of settings"])
@@ -352,17 +504,30 @@ def _camel(name: str) -> str:
 _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "keep_tagged_images": (_whole_number(1, 10000), "newest tagged images kept per repository"),
     "untagged_grace_days": (_whole_number(1, 3650), "days an untagged image is kept"),
-    "protected_tags": (_patterns(_TAG_PATTERN, "tag"), "images with a matching tag are kept"),
+    "protected_tags": (
+        _patterns(_TAG_PATTERN, "tag", empty="no protected tag"),
+        "images with a matching tag are kept ([] for none)",
+    ),
     "include_repositories": (
-        _patterns(_REPOSITORY_PATTERN, "repository name"),
+        _patterns(_REPOSITORY_PATTERN, "repository name", empty=None),
         "repositories swept",
     ),
     "exclude_repositories": (
-        _patterns(_REPOSITORY_PATTERN, "repository name"),
-        "repositories never swept",
+        _patterns(_REPOSITORY_PATTERN, "repository name", empty="no exclusion"),
+        "repositories never swept ([] for none)",
     ),
     "minimum_age_days": (_whole_number(0, 3650), "images younger than this are never deleted"),
     "protect_ecs_images": (_boolean, "keep images that ECS tasks and services use"),
+    "protect_previous_task_definitions": (
+        _whole_number(0, 100),
+        "keep the images of this many ACTIVE revisions older than each one an ECS service runs, "
+        "in its family (rollback targets); 0 turns it off",
+    ),
+    "protect_scheduled_task_images": (
+        _boolean,
+        "keep images of ECS tasks that EventBridge rules and Scheduler schedules start",
+    ),
+    "protect_batch_images": (_boolean, "keep images of ACTIVE AWS Batch job definitions"),
     "protect_lambda_images": (_boolean, "keep images that Lambda functions use"),
     "extra_image_references": (
         _optional(_location),
@@ -422,11 +587,43 @@ SETTING_KEYS: tuple[str, ...] = (*_SPECS, POLICY_FILE_KEY)
 
 
 def _normalized(key: str) -> str:
-    return key.replace("_", "").replace("-", "").lower()
+    return re.sub(r"[\s_-]+", "", key).casefold()
 
 
 _NORMALIZED = {_normalized(key): key for key in SETTING_KEYS}
-"""dry_run, dry-run and DryRun would otherwise be taken for CDK's keys and silently ignored."""
+"""dry_run, "dryRun ", "Dry Run" and DryRun: each means dryRun, and is refused with that hint."""
+
+
+def _from(key: str, origins: Mapping[str, str] | None) -> str:
+    """A key as errors name it: with where its value came from when that is known."""
+    origin = origins.get(key) if origins else None
+    return f"{key} ({origin})" if origin else key
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as errors show it: JSON, cut at `limit` characters, never a traceback."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        return "a value nested too deeply to show"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def foreign_key_message(key: str, origins: Mapping[str, str] | None = None) -> str:
+    """A context key that is neither a setting nor CDK's: say which setting it looks like."""
+    plain = key == key.strip() and key.isprintable() and " " not in key and key != ""
+    named = (key if plain else shown(key)) + (
+        f" ({origins[key]})" if origins and key in origins else ""
+    )
+    exact = _NORMALIZED.get(_normalized(key))
+    if exact:
+        return f"{named}: settings are camelCase; did you mean {exact!r}?"
+    close = difflib.get_close_matches(_normalized(key), list(_NORMALIZED), n=1)
+    hint = f"; did you mean {_NORMALIZED[close[0]]!r}?" if close else ""
+    return (
+        f"{named}: neither an ecr-sweeper setting nor a CDK context key (@aws-cdk/module:flag, "
+        f"aws:cdk:..., lookups such as availability-zones:...){hint}"
+    )
 
 
 def describe_settings() -> list[tuple[str, str]]:
@@ -443,13 +640,49 @@ def unknown_key_message(key: str) -> str:
     return f"{key}: unknown setting{hint}; accepted settings are {', '.join(SETTING_KEYS)}"
 
 
-def _read_policy_file(name: str, base_dir: Path) -> Any:
+def _read_policy_file(name: str, base_dir: Path, where: str) -> Any:
     path = Path(name) if Path(name).is_absolute() else base_dir / name
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
+        raise SettingsError([f"{where}: can't read it ({error.strerror or error})"]) from None
+    except UnicodeDecodeError as error:
         raise SettingsError(
-            [f"{POLICY_FILE_KEY}: can't read {name!r} ({error.strerror})"]
-        ) from error
+            [f"{where}: not UTF-8 text (byte {error.start}); save it as UTF-8 JSON"]
+        ) from None
     except json.JSONDecodeError as error:
-        raise SettingsError([f"{POLICY_FILE_KEY}: {name!r} is not valid JSON ({error})"]) from error
+        raise SettingsError([f"{where}: not valid JSON ({error})"]) from None
+    except RecursionError:
+        raise SettingsError([f"{where}: JSON nested too deeply to be a lifecycle policy"]) from None
+
+
+DEPLOY_TIME_ENVIRONMENT_BYTES = 24 + 128
+"""Room kept for what the stack adds at deploy time: SWEEPER_STATE_PARAMETER and the cursor
+parameter's generated name (CFN-<logical id>-<suffix>, under 128 bytes)."""
+
+
+def function_environment(settings: Settings) -> dict[str, str]:
+    """The Lambda environment: validated settings plus what Powertools reads at import time."""
+    return {
+        ENVIRONMENT_VARIABLE: settings.to_json(),
+        "POWERTOOLS_SERVICE_NAME": metrics_catalog.SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+        "POWERTOOLS_LOG_LEVEL": settings.log_level,
+    }
+
+
+def environment_size(environment: Mapping[str, str]) -> int:
+    """Bytes Lambda counts against its 4 KB limit: every name and value, UTF-8 encoded."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in environment.items())
+
+
+def environment_problem(settings: Settings) -> str | None:
+    """Why these settings can't be deployed (synth fails on it; `plan` warns), or None."""
+    size = environment_size(function_environment(settings)) + DEPLOY_TIME_ENVIRONMENT_BYTES
+    if size <= ENVIRONMENT_LIMIT_BYTES:
+        return None
+    return (
+        f"lifecyclePolicy: the settings need {size} bytes of Lambda environment, over its "
+        f"{ENVIRONMENT_LIMIT_BYTES}-byte (4 KB) limit; shorten the lifecycle policy "
+        "(fewer rules, shorter descriptions or tag pattern lists)"
+    )

@@ -6,16 +6,20 @@ to see must not be deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecr_sweeper.batch import BatchImages
 from ecr_sweeper.ecr import error_code
 from ecr_sweeper.ecs import EcsImages
+from ecr_sweeper.events import EventBridgeTasks
 from ecr_sweeper.extra_references import ExtraReferencesError, parse_document, read_document
 from ecr_sweeper.lambdas import LambdaImages
 from ecr_sweeper.references import InUse
+from ecr_sweeper.scheduler import ScheduledTasks, ScheduleUnreadable
 from ecr_sweeper.settings import Settings
 
 
@@ -23,12 +27,61 @@ class UsageUnavailable(Exception):
     """A source of images in use could not be read; the message names it and why."""
 
 
+class _HolderUnreadable(Exception):
+    """A task definition that a rule or schedule names could not be described."""
+
+    def __init__(self, holder: str, error: ClientError | BotoCoreError) -> None:
+        super().__init__(holder)
+        self.holder, self.error = holder, error
+
+
+def _scheduled_images(
+    definitions: Iterable[tuple[str, str]], ecs: EcsImages
+) -> Iterator[tuple[str, str]]:
+    """The images of the task definitions that rules or schedules start, held by them."""
+    for arn, holder in definitions:
+        named = f"{holder} ({arn.rsplit('/', 1)[-1]})"
+        try:
+            images = ecs.task_definition_images(arn)
+        except (ClientError, BotoCoreError) as error:
+            raise _HolderUnreadable(named, error) from error
+        for image in images:
+            yield image, named
+
+
 def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse:
     """Collect every reference; raises UsageUnavailable rather than return a partial answer."""
     in_use = InUse()
-    sources: list[tuple[str, Callable[[], Any]]] = []
+
+    @functools.cache
+    def ecs() -> EcsImages:
+        """One per run, so each task definition is described once whoever names it."""
+        return EcsImages(
+            client_for("ecs"), previous_revisions=settings.protect_previous_task_definitions
+        )
+
+    sources: list[tuple[str, Callable[[], Iterable[tuple[str, str]]]]] = []
     if settings.protect_ecs_images:
-        sources.append(("ECS", lambda: EcsImages(client_for("ecs")).references()))
+        sources.append(("ECS", lambda: ecs().references()))
+    if settings.protect_scheduled_task_images:
+        sources.append(
+            (
+                "EventBridge rules",
+                lambda: _scheduled_images(
+                    EventBridgeTasks(client_for("events")).task_definitions(), ecs()
+                ),
+            )
+        )
+        sources.append(
+            (
+                "EventBridge Scheduler",
+                lambda: _scheduled_images(
+                    ScheduledTasks(client_for("scheduler")).task_definitions(), ecs()
+                ),
+            )
+        )
+    if settings.protect_batch_images:
+        sources.append(("AWS Batch", lambda: BatchImages(client_for("batch")).references()))
     if settings.protect_lambda_images:
         sources.append(("Lambda", lambda: LambdaImages(client_for("lambda")).references()))
     if settings.extra_image_references:
@@ -40,10 +93,18 @@ def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse
         try:
             for reference, holder in references():
                 in_use.add(reference, holder)
+        except _HolderUnreadable as unreadable:
+            error = unreadable.error
+            raise UsageUnavailable(
+                f"images in use could not be read from {name}: the task definition of "
+                f"{unreadable.holder} can't be described: {error_code(error)}: {error}"
+            ) from error
         except (ClientError, BotoCoreError) as error:
             raise UsageUnavailable(
                 f"images in use could not be read from {name}: {error_code(error)}: {error}"
             ) from error
+        except ScheduleUnreadable as error:
+            raise UsageUnavailable(f"images in use could not be read: {error}") from error
         except ExtraReferencesError as error:
             raise UsageUnavailable(str(error)) from error
     if in_use.unparsed:

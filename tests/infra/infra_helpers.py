@@ -29,6 +29,9 @@ CUSTOM_SETTINGS: dict[str, Any] = {
     "storagePricePerGbMonth": "0.12",
     "protectEcsImages": "false",
     "protectLambdaImages": False,
+    "protectScheduledTaskImages": "false",
+    "protectBatchImages": False,
+    "protectPreviousTaskDefinitions": "3",
     "extraImageReferences": "ssm:/platform/ecr-sweeper/extra-images",
 }
 """Non-default values for every setting the stack uses, so pass-through can't be a coincidence."""

@@ -81,8 +81,9 @@ def test_cli_synth_writes_the_template_and_applies_context_overrides(
 def test_cli_synth_with_a_bad_value_fails_naming_the_key(
     project_root: Path, tmp_path: Path
 ) -> None:
-    result = _cdk_synth(project_root, tmp_path, "keepTaggedImages=abc")
+    result = _cdk_synth(project_root, tmp_path, "keepTaggedImages=abc", "dryRun =true")
     assert result.returncode != 0
-    assert 'keepTaggedImages: got "abc"; expected a whole number' in result.stderr
+    assert 'keepTaggedImages (-c): got "abc"; expected a whole number' in result.stderr
+    assert "\"dryRun \" (-c): settings are camelCase; did you mean 'dryRun'?" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "EcrSweeper.template.json").exists()

@@ -267,9 +267,20 @@ CURSOR_ACTIONS = set(permissions.SSM_CURSOR_ACTIONS)
 
 
 def test_sweeper_role_has_exactly_the_actions_the_code_needs(default_app: Synthesized) -> None:
-    assert default_app.settings.protect_ecs_images and default_app.settings.protect_lambda_images
+    settings = default_app.settings
+    assert settings.protect_ecs_images and settings.protect_lambda_images
+    assert settings.protect_scheduled_task_images and settings.protect_batch_images
+    assert settings.protect_previous_task_definitions == 1
     granted = {action for s in _sweeper_policy(default_app) for action in actions_of(s)}
-    in_use = {*permissions.ECS_ACTIONS, *permissions.LAMBDA_ACTIONS}
+    in_use = {
+        *permissions.ECS_ACTIONS,
+        *permissions.ECS_ROLLBACK_ACTIONS,
+        *permissions.ECS_TASK_DEFINITION_ACTIONS,
+        *permissions.EVENTS_ACTIONS,
+        *permissions.SCHEDULER_ACTIONS,
+        *permissions.BATCH_ACTIONS,
+        *permissions.LAMBDA_ACTIONS,
+    }
     assert granted == (
         ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS | CURSOR_ACTIONS | DLQ_ACTIONS
     )
@@ -296,6 +307,48 @@ def test_grants_follow_the_in_use_and_extra_reference_settings(custom_app: Synth
     assert statements_by_sid["ReadExtraReferences"]["Resource"] == _partition_arn(
         "ssm", "parameter/platform/ecr-sweeper/extra-images"
     )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "present", "absent"),
+    [
+        (
+            {"protectEcsImages": False},
+            permissions.ECS_TASK_DEFINITION_ACTIONS,  # scheduled tasks still describe theirs
+            ("ecs:ListClusters", *permissions.ECS_ROLLBACK_ACTIONS),
+        ),
+        (
+            {"protectPreviousTaskDefinitions": 0},
+            permissions.ECS_ACTIONS,
+            permissions.ECS_ROLLBACK_ACTIONS,
+        ),
+        (
+            {"protectScheduledTaskImages": False},
+            permissions.BATCH_ACTIONS,
+            (*permissions.EVENTS_ACTIONS, *permissions.SCHEDULER_ACTIONS),
+        ),
+        (
+            {"protectBatchImages": "false"},
+            permissions.SCHEDULER_ACTIONS,
+            permissions.BATCH_ACTIONS,
+        ),
+    ],
+)
+def test_each_in_use_source_setting_adds_and_removes_its_grants(
+    overrides: dict[str, Any], present: tuple[str, ...], absent: tuple[str, ...]
+) -> None:
+    _, stack = build_app({**cdk_json_context(), **overrides})
+    granted = {action for grant in stack.sweeper.grants for action in grant.actions}
+    assert set(present) <= granted
+    assert not set(absent) & granted
+
+
+def test_scheduled_task_and_schedule_reads_are_scoped_to_rules_and_schedules(
+    default_app: Synthesized,
+) -> None:
+    by_sid = {s.get("Sid"): s for s in _sweeper_policy(default_app)}
+    assert by_sid["ReadEventRuleTargets"]["Resource"] == _partition_arn("events", "rule/*")
+    assert by_sid["GetSchedules"]["Resource"] == _partition_arn("scheduler", "schedule/*")
 
 
 def test_extra_references_in_s3_grant_that_object_only() -> None:

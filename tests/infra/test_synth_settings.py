@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from ecr_sweeper.settings import Settings, SettingsError
-from infra import build_app
-from infra.config import cdk_json_context, settings_from_context
-from infra.function import (
+from ecr_sweeper.settings import (
     ENVIRONMENT_LIMIT_BYTES,
+    Settings,
+    SettingsError,
     environment_size,
     function_environment,
 )
+from infra import build_app
+from infra.config import cdk_json_context, settings_from_context
 
 
 def _context(**overrides: Any) -> dict[str, Any]:
@@ -57,7 +58,8 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as raised:
         build_app(_context(logRetentionDays=4, scheduleTimezone="Mars/Olympus"))
     problems = raised.value.problems
-    assert sorted(p.split(":")[0] for p in problems) == ["logRetentionDays", "scheduleTimezone"]
+    assert sorted(p.split(" ")[0] for p in problems) == ["logRetentionDays", "scheduleTimezone"]
+    assert all(" (-c): got " in p for p in problems), "values not in cdk.json came from -c"
 
 
 def test_build_app_rejects_bad_settings_before_building_anything() -> None:

@@ -45,7 +45,8 @@ def granted_actions(template: dict[str, Any]) -> set[str]:
 
 
 def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
-    """Everything a sweep reads: tags, indexes, referrers, ECS, Lambda, extra references."""
+    """Everything a sweep reads: tags, indexes, referrers, ECS (with a rollback target), rules and
+    schedules that start tasks, Batch job definitions, Lambda, extra references."""
     make = ManifestFactory(random.Random(21))
     local_ecr.client("ecr").create_repository(
         repositoryName="app", tags=[{"Key": "ecr-sweeper:minimum-age-days", "Value": "0"}]
@@ -60,11 +61,35 @@ def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
     push(local_ecr, "app", make.image(compact=True), None, 9)
     ecs = local_ecr.client("ecs")
     ecs.create_cluster(clusterName="prod")
-    definition = ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "web", "image": "app:v2", "memory": 64}]
-    )["taskDefinition"]["taskDefinitionArn"]
+    containers = [{"name": "web", "image": "app:v2", "memory": 64}]
+    ecs.register_task_definition(family="web", containerDefinitions=containers)  # rollback target
+    definition = ecs.register_task_definition(family="web", containerDefinitions=containers)[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
     ecs.run_task(cluster="prod", taskDefinition=definition, launchType="FARGATE")
     ecs.create_service(cluster="prod", serviceName="web", taskDefinition=definition, desiredCount=1)
+    job = ecs.register_task_definition(family="job", containerDefinitions=containers)[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    target = {
+        "Arn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+        "RoleArn": "arn:aws:iam::123456789012:role/start-tasks",
+        "EcsParameters": {"TaskDefinitionArn": job},
+    }
+    events = local_ecr.client("events")
+    events.put_rule(Name="nightly-job", ScheduleExpression="cron(0 2 * * ? *)")
+    events.put_targets(Rule="nightly-job", Targets=[{"Id": "job", **target}])
+    local_ecr.client("scheduler").create_schedule(
+        Name="nightly",
+        ScheduleExpression="cron(0 2 * * ? *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target=target,
+    )
+    local_ecr.client("batch").register_job_definition(
+        jobDefinitionName="etl",
+        type="container",
+        containerProperties={"image": "app:v2", "vcpus": 1, "memory": 128},
+    )
     role = local_ecr.client("iam").create_role(
         RoleName="fn",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),

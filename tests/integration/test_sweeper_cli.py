@@ -200,7 +200,7 @@ def test_concurrency_and_time_budget_flags(local_ecr: LocalEcr) -> None:
         (("--concurrency", "0"), "'0' is not a whole number from 1 to 64"),
         (("--concurrency", "many"), "'many' is not a whole number from 1 to 64"),
         (("--time-budget", "-5"), "'-5' is not a number of seconds above 0"),
-        (("-c", "maxConcurrency=65"), 'maxConcurrency: got "65"; expected a whole number'),
+        (("-c", "maxConcurrency=65"), 'maxConcurrency (-c): got "65"; expected a whole number'),
     ):
         refused = run_cli("plan", *target(local_ecr), *bad)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr

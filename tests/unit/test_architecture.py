@@ -31,6 +31,9 @@ aws-lambda-powertools[all], so its parser's pydantic v2 is in it)."""
 SERVICE_MODULES = {
     "ecr": "ecr",
     "ecs": "ecs",
+    "events": "events",
+    "scheduler": "scheduler",
+    "batch": "batch",
     "lambda": "lambdas",
     "s3": "extra_references",
     "ssm": "parameters",
@@ -80,6 +83,6 @@ def _calls_aws(module: str) -> bool:
 
 def test_exactly_one_module_talks_to_each_aws_service() -> None:
     talking = {module for module in MODULES if _calls_aws(module)}
-    assert talking == {"ecr", "ecs", "lambdas", "extra_references", "parameters"}
+    assert talking == set(SERVICE_MODULES.values())
     builders = [m for m in MODULES if "boto3.Session(" in (PACKAGE / f"{m}.py").read_text()]
     assert builders == ["aws"], "only aws.py builds clients"

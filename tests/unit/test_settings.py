@@ -144,7 +144,7 @@ def test_a_policy_file_is_read_relative_to_cdk_json(tmp_path: Path) -> None:
 
 def test_a_missing_policy_file_and_a_file_beside_a_policy_are_errors(tmp_path: Path) -> None:
     (missing,) = problems_of({"lifecyclePolicyFile": str(tmp_path / "nope.json")})
-    assert missing.startswith("lifecyclePolicyFile: can't read")
+    assert missing.startswith(f"lifecyclePolicyFile {str(tmp_path / 'nope.json')!r}: can't read")
     (both,) = problems_of({"lifecyclePolicyFile": "p.json", "lifecyclePolicy": {"rules": []}})
     assert "not both" in both
 
@@ -338,3 +338,79 @@ def test_a_kms_key_without_extra_references_is_an_error() -> None:
     (problem,) = problems_of({"extraImageReferencesKmsKeyArn": KEY_ARN})
     assert problem.startswith("extraImageReferencesKmsKeyArn: only used to read")
     assert Settings.from_context({"extraImageReferencesKmsKeyArn": "null"}) == Settings()
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0 3 * * ? *)",
+        "cron(0/15 * ? * MON-FRI *)",
+        "cron(0 18 L * ? *)",
+        "cron(0 8 LW * ? *)",
+        "cron(0 8 15W * ? *)",
+        "cron(0 10 ? * 6#3 *)",
+        "cron(15 10 ? * 6L 2027-2030)",
+        "cron(0 0,12 1-7 JAN,jul ? *)",
+        "rate(1 minute)",
+        "rate(5 minutes)",
+        "rate(1 day)",
+        "rate(12 hours)",
+    ],
+)
+def test_schedules_eventbridge_scheduler_accepts_pass(expression: str) -> None:
+    assert Settings.from_mapping({"scheduleExpression": expression}).schedule_expression == (
+        expression
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0 3 * * * *)",
+        "cron(0 3 ? * ? *)",
+        "cron(60 3 * * ? *)",
+        "cron(0 24 * * ? *)",
+        "cron(0 3 0 * ? *)",
+        "cron(0 3 32 * ? *)",
+        "cron(0 3 * 0 ? *)",
+        "cron(0 3 ? * 0 *)",
+        "cron(0 3 ? * 6#6 *)",
+        "cron(0 3 * * ? 1969)",
+        "cron(0/0 3 * * ? *)",
+        "cron(0 3 * * ? *",
+        "rate(0 days)",
+        "rate(1 minutes)",
+        "rate(2 hour)",
+        "rate(1 week)",
+        "at(2026-12-01T00:00:00)",
+    ],
+)
+def test_schedules_eventbridge_scheduler_refuses_are_refused(expression: str) -> None:
+    (problem,) = problems_of({"scheduleExpression": expression})
+    assert problem.startswith("scheduleExpression: got ")
+
+
+@pytest.mark.parametrize(
+    "zone", ["localtime", "Factory", "posixrules", "posix/Europe/Berlin", " UTC"]
+)
+def test_time_zones_that_are_no_iana_zone_are_refused(zone: str) -> None:
+    (problem,) = problems_of({"scheduleTimezone": zone})
+    assert "IANA time zone" in problem
+
+
+def test_in_use_sources_are_on_by_default_and_can_be_turned_off() -> None:
+    defaults = Settings()
+    assert defaults.protect_scheduled_task_images and defaults.protect_batch_images
+    assert defaults.protect_previous_task_definitions == 1
+    off = Settings.from_mapping(
+        {
+            "protectScheduledTaskImages": "false",
+            "protectBatchImages": False,
+            "protectPreviousTaskDefinitions": "0",
+        }
+    )
+    assert not off.protect_scheduled_task_images and not off.protect_batch_images
+    assert off.protect_previous_task_definitions == 0
+    for bad in (-1, 101, "1.5", True):
+        (problem,) = problems_of({"protectPreviousTaskDefinitions": bad})
+        assert "a whole number from 0 to 100" in problem
