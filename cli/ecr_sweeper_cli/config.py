@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,8 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
-    """Settings from cdk.json's context with overrides applied, validated by the one schema."""
+def read_context(config: Path) -> dict[str, Any]:
+    """cdk.json's context object, or a ConfigError saying what is wrong with the file."""
     try:
         document = json.loads(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -40,7 +42,12 @@ def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
     raw = document.get("context", {}) if isinstance(document, dict) else None
     if not isinstance(raw, dict):
         raise ConfigError(f'{config}: expected a JSON object with a "context" object')
-    context: dict[str, Any] = dict(raw)
+    return dict(raw)
+
+
+def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
+    """Settings from cdk.json's context with overrides applied, validated by the one schema."""
+    context = read_context(config)
     for override in overrides:
         key, separator, value = override.partition("=")
         if not separator or not key:
@@ -52,3 +59,62 @@ def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
         return Settings.from_context(context, base_dir=config.parent)
     except SettingsError as error:
         raise ConfigError(f"{config}: {error}") from error
+
+
+_WILDCARDS = ("*", "?")
+
+
+def _literal_prefix(pattern: str) -> str:
+    cut = min((pattern.index(w) for w in _WILDCARDS if w in pattern), default=len(pattern))
+    return pattern[:cut]
+
+
+def _within(inner: str, outer: str) -> bool:
+    """Whether every name `inner` matches is matched by `outer` (decided for the clear cases)."""
+    if not any(w in inner for w in _WILDCARDS):
+        return fnmatchcase(inner, outer)
+    if set(outer) == {"*"}:
+        return True
+    head = outer[:-1]
+    if outer.endswith("*") and not any(w in head for w in _WILDCARDS):
+        return _literal_prefix(inner).startswith(head)
+    return False
+
+
+def _disjoint(first: str, second: str) -> bool:
+    """Whether no name can match both: their literal prefixes already differ."""
+    a, b = _literal_prefix(first), _literal_prefix(second)
+    if not any(w in first for w in _WILDCARDS) or not any(w in second for w in _WILDCARDS):
+        return not (_within(first, second) or _within(second, first))
+    return not (a.startswith(b) or b.startswith(a))
+
+
+def narrow_repositories(settings: Settings, patterns: Sequence[str]) -> Settings:
+    """Settings that select only repositories matching one of `patterns` among those the
+    settings already select: includeRepositories is narrowed, excludeRepositories stays.
+
+    Raises ConfigError for a bad pattern, or one whose overlap with includeRepositories can't be
+    written as patterns (give a name, or a pattern inside one of the include patterns).
+    """
+    if not patterns:
+        return settings
+    try:
+        Settings.from_mapping({"includeRepositories": list(patterns)})
+    except SettingsError as error:
+        expected = error.problems[0].partition("; expected ")[2]
+        raise ConfigError(
+            f"--repository {' '.join(repr(p) for p in patterns)}: expected {expected}"
+        ) from error
+    narrowed: list[str] = []
+    for pattern in patterns:
+        for include in settings.include_repositories:
+            if _within(pattern, include):
+                narrowed.append(pattern)
+            elif _within(include, pattern):
+                narrowed.append(include)
+            elif not _disjoint(pattern, include):
+                raise ConfigError(
+                    f"--repository {pattern!r}: can't be combined with includeRepositories "
+                    f"pattern {include!r}; give a repository name, or a pattern within {include!r}"
+                )
+    return replace(settings, include_repositories=tuple(dict.fromkeys(narrowed)))
