@@ -47,7 +47,8 @@ def effective_settings(config: Path, overrides: list[str]) -> dict[str, dict[str
         return CDK_JSON if key in context else DEFAULT
 
     result: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
+    for key in (key for key in helps if key in values):  # the schema's order
+        value = values[key]
         origin = source(key)
         if key == "lifecyclePolicy" and origin == DEFAULT and value is not None:
             origin = source(POLICY_FILE_KEY)
