@@ -156,7 +156,8 @@ def render_run(
         more = f" and {len(idle) - FOLDED_NAMES} more" if len(idle) > FOLDED_NAMES else ""
         images = sum(int(r.get("imagesScanned", 0)) for r in idle)
         console.print(
-            f"{len(idle)} repositories with nothing to do ({images} images, all kept): "
+            f"{_count(len(idle), 'repository', 'repositories')} with nothing to do "
+            f"({_count(images, 'image', 'images')}, all kept): "
             f"{names}{more}",
             markup=False,
         )
@@ -187,6 +188,10 @@ def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: fl
         f"Estimated saving: [bold]${saving:,.2f} per month[/bold] "
         f"(at ${_price(price_per_gb_month)} per GB-month)"
     )
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
 
 
 def _price(price: float) -> str:

@@ -166,7 +166,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"Runs in the last {_since_text(args)}, newest first", title_justify="left")
     for column in ("when", "run id", "mode", "deleted", "GB reclaimed", "failures", "duration"):
-        table.add_column(column, justify="right" if column not in ("when", "run id") else "left")
+        table.add_column(
+            column, justify="left" if column in ("when", "run id", "mode") else "right"
+        )
     table.add_column("unfinished repositories", overflow="fold")
     for record in summaries:
         dry = bool(record.get("dryRun"))

@@ -95,7 +95,7 @@ def test_the_totals_show_the_monthly_saving_at_the_configured_price(local_ecr: L
     shown = run_cli("plan", *target(local_ecr), *price)
     saving = expired / 1e9 * 2.5
     assert f"Estimated saving: ${saving:,.2f} per month (at $2.50 per GB-month)" in shown.stdout
-    assert "1 repositories with nothing to do (1 images, all kept): idle" in shown.stdout
+    assert "1 repository with nothing to do (1 image, all kept): idle" in shown.stdout
 
 
 def _under_pty(

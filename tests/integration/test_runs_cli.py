@@ -177,7 +177,7 @@ def test_runs_show_gives_the_plan_summary_and_the_deletions(
     assert [cell.strip() for cell in web.split("│")[1:3]] == ["13", "3"], (
         web
     )  # 13 images, 3 deleted (keep 10 tagged)
-    assert "1 repositories with nothing to do (1 images, all kept): idle" in shown.stdout
+    assert "1 repository with nothing to do (1 image, all kept): idle" in shown.stdout
     assert "Estimated saving: $" in shown.stdout
     assert "Images" not in shown.stdout
 
