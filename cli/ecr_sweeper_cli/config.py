@@ -98,13 +98,14 @@ def narrow_repositories(settings: Settings, patterns: Sequence[str]) -> Settings
     """
     if not patterns:
         return settings
-    try:
-        Settings.from_mapping({"includeRepositories": list(patterns)})
-    except SettingsError as error:
-        expected = error.problems[0].partition("; expected ")[2]
-        raise ConfigError(
-            f"--repository {' '.join(repr(p) for p in patterns)}: expected {expected}"
-        ) from error
+    for pattern in patterns:
+        try:  # the settings' own check, so the flag accepts what includeRepositories does
+            Settings.from_mapping({"includeRepositories": [pattern]})
+        except SettingsError as error:
+            raise ConfigError(
+                f"--repository {pattern!r}: expected a repository name or pattern: lowercase "
+                "letters, digits, '.', '_', '/', '-', and the wildcards '*' and '?'"
+            ) from error
     narrowed: list[str] = []
     for pattern in patterns:
         for include in settings.include_repositories:

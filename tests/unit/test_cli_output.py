@@ -111,7 +111,9 @@ def test_repository_narrowing_selects_exactly_the_intersection(
 def test_repository_narrowing_refuses_what_it_cannot_write_as_patterns() -> None:
     with pytest.raises(ConfigError, match="--repository '\\*-a': can't be combined"):
         narrow_repositories(Settings(include_repositories=("web-*",)), ["*-a"])
-    with pytest.raises(ConfigError, match="--repository 'UPPER': expected a list of repository"):
+    with pytest.raises(
+        ConfigError, match="--repository 'UPPER': expected a repository name or pattern"
+    ):
         narrow_repositories(Settings(), ["UPPER"])
     assert narrow_repositories(Settings(), []) == Settings()
 
