@@ -10,6 +10,7 @@ from typing import Any
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+from ecr_sweeper_cli.describe import policy_in_words
 from ecr_sweeper_cli.local_extra import INSTALL_HINT, unavailable
 from ecr_sweeper_cli.render import console_for_output, render_summary
 
@@ -60,13 +61,17 @@ def run(args: argparse.Namespace) -> int:
         local_ecr.seed(args.scenario)
         console.print(
             f"[bold]Local ECR[/bold] at {local_ecr.endpoint_url}, seeded with the "
-            f"{args.scenario!r} registry. Settings from {args.config}: keep the newest "
-            f"{settings.keep_tagged_images} tagged images, delete untagged images older than "
-            f"{settings.untagged_grace_days} days, protect tags "
-            f"{', '.join(settings.protected_tags)}."
+            f"{args.scenario!r} registry. Settings from {args.config}."
         )
+        for line in policy_in_words(settings):
+            console.print(line, markup=False, highlight=False)
         target = AwsTarget(region=DEMO_REGION, endpoint_url=local_ecr.endpoint_url)
         logger = logging.getLogger("ecr_sweeper.demo")
         summary = sweeper_for(target, settings, logger, dry_run=settings.dry_run).run()
-        render_summary(console, summary)
+        render_summary(
+            console,
+            summary,
+            price_per_gb_month=settings.storage_price_per_gb_month,
+            details=True,
+        )
     return 1 if summary.failures else 0

@@ -15,10 +15,16 @@ from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
-from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT
-from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
-from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT, Settings
+from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd, runs_cmd, settings_cmd
+from ecr_sweeper_cli.config import (
+    ConfigError,
+    add_settings_options,
+    load_settings,
+    narrow_repositories,
+)
 from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
+from ecr_sweeper_cli.progress import progress_display
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -93,6 +99,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_view_options(parser: argparse.ArgumentParser) -> None:
+    """What to look at: which repositories, and how much of each."""
+    parser.add_argument(
+        "--repository", action="append", default=[], metavar="PATTERN",
+        help="only repositories matching PATTERN ('*' and '?' wildcards, as in "
+        "includeRepositories; repeatable), within those the settings select",
+    )  # fmt: skip
+    parser.add_argument(
+        "--details", action="store_true",
+        help="also list every image with its decision and reason (default: a summary per "
+        "repository)",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecr-sweeper",
@@ -104,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_help = "show what a sweep would delete and why (always a dry run)"
     plan = commands.add_parser("plan", help=plan_help, description=plan_help)
     _add_run_options(plan)
+    _add_view_options(plan)
     plan.set_defaults(func=run_plan)
     sweep_help = (
         "delete what the plan expires (asks on a terminal unless --yes; dryRun in the settings "
@@ -111,11 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep = commands.add_parser("sweep", help=sweep_help, description=sweep_help)
     _add_run_options(sweep)
+    _add_view_options(sweep)
     sweep.add_argument("--yes", action="store_true", help="don't ask for confirmation")
     sweep.set_defaults(func=run_sweep)
     evaluate_cmd.register(commands)
     emulator_cmd.register(commands)
     demo_cmd.register(commands)
+    runs_cmd.register(commands)
+    settings_cmd.register(commands)
     return parser
 
 
@@ -123,9 +147,16 @@ def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     root = logging.getLogger("ecr_sweeper")
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)  # progress reads INFO
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     root.propagate = False
+
+
+def run_settings(args: argparse.Namespace) -> Settings:
+    """The settings of cdk.json and -c, narrowed to the --repository patterns."""
+    settings = load_settings(args.config, args.context)
+    return narrow_repositories(settings, getattr(args, "repository", []))
 
 
 def execute(
@@ -133,9 +164,10 @@ def execute(
     *,
     dry_run: bool,
     approved: dict[str, frozenset[str]] | None = None,
+    settings: Settings | None = None,
 ) -> RunSummary:
     """One run of the engine with the CLI's settings and AWS target."""
-    settings = load_settings(args.config, args.context)
+    settings = settings or run_settings(args)
     target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     if not target.has_credentials():
         raise ConfigError(
@@ -143,33 +175,42 @@ def execute(
             "the local emulator accepts any, e.g. AWS_ACCESS_KEY_ID=testing "
             "AWS_SECRET_ACCESS_KEY=testing"
         )
-    logger = logging.getLogger("ecr_sweeper.run")
+    logger = logging.getLogger(RUN_LOGGER)
     dry = dry_run or settings.dry_run
     budget = TimeBudget(args.time_budget) if args.time_budget else None
-    return sweeper_for(
-        target,
-        settings,
-        logger,
-        dry_run=dry,
-        approved=approved,
-        max_concurrency=args.concurrency,
-        budget=budget,
-    ).run()
+    with progress_display(RUN_LOGGER, dry_run=dry):
+        return sweeper_for(
+            target,
+            settings,
+            logger,
+            dry_run=dry,
+            approved=approved,
+            max_concurrency=args.concurrency,
+            budget=budget,
+        ).run()
 
 
-def report(summary: RunSummary, output: str) -> int:
+RUN_LOGGER = "ecr_sweeper.run"
+
+
+def report(
+    summary: RunSummary, output: str, settings: Settings | None = None, *, details: bool = False
+) -> int:
     if output == "json":
         json.dump(summary.to_dict(include_decisions=True), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         from ecr_sweeper_cli.render import console_for_output, render_summary
 
-        render_summary(console_for_output(), summary)
+        price = (settings or Settings()).storage_price_per_gb_month
+        render_summary(console_for_output(), summary, price_per_gb_month=price, details=details)
     return EXIT_FAILURES if summary.failures else EXIT_OK
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    return report(execute(args, dry_run=True), args.output)
+    settings = run_settings(args)
+    summary = execute(args, dry_run=True, settings=settings)
+    return report(summary, args.output, settings, details=args.details)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -180,8 +221,9 @@ def run_sweep(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
-        preview = execute(args, dry_run=True)
-        report(preview, "table")
+        settings = run_settings(args)
+        preview = execute(args, dry_run=True, settings=settings)
+        report(preview, "table", settings, details=args.details)
         count = preview.total("images_expired")
         if count == 0:
             print("Nothing to delete.", file=sys.stderr)
@@ -198,8 +240,11 @@ def run_sweep(args: argparse.Namespace) -> int:
             for result in preview.results
             if result.plan is not None
         }
-        return report(execute(args, dry_run=False, approved=approved), args.output)
-    return report(execute(args, dry_run=False), args.output)
+        summary = execute(args, dry_run=False, approved=approved, settings=settings)
+        return report(summary, args.output, settings, details=args.details)
+    settings = run_settings(args)
+    summary = execute(args, dry_run=False, settings=settings)
+    return report(summary, args.output, settings, details=args.details)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

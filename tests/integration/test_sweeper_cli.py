@@ -68,7 +68,7 @@ def test_plan_deletes_nothing_and_shows_every_decision(local_ecr: LocalEcr) -> N
     for number in range(12):
         push(local_ecr, "web", make.image(compact=True), f"v{number}", 30 - number)
     before = remaining(local_ecr, "web")
-    result = run_cli("plan", *target(local_ecr))
+    result = run_cli("plan", *target(local_ecr), "--details")
     assert result.returncode == 0, result.stderr
     assert remaining(local_ecr, "web") == before
     assert "DRY RUN" in result.stdout and "would delete 2 images" in result.stdout

@@ -86,3 +86,33 @@ def test_exactly_one_module_talks_to_each_aws_service() -> None:
     assert talking == set(SERVICE_MODULES.values())
     builders = [m for m in MODULES if "boto3.Session(" in (PACKAGE / f"{m}.py").read_text()]
     assert builders == ["aws"], "only aws.py builds clients"
+
+
+CLI_PACKAGE = PACKAGE.parents[1] / "cli" / "ecr_sweeper_cli"
+CLI_SERVICE_MODULES = {"logs": "run_logs", "cloudformation": "run_logs"}
+"""The CLI's own AWS calls (reading what the deployed function logged); ECR and the rest go
+through the Lambda package's modules."""
+
+
+def _clients_built(path: Path) -> set[str]:
+    """Services a module builds clients for: `....client("svc")`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "client"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            found.add(str(node.args[0].value))
+    return found
+
+
+def test_exactly_one_cli_module_talks_to_each_service_it_uses() -> None:
+    talking = {
+        (service, path.stem)
+        for path in sorted(CLI_PACKAGE.glob("*.py"))
+        for service in _clients_built(path)
+    }
+    assert talking == set(CLI_SERVICE_MODULES.items())

@@ -1,0 +1,102 @@
+"""Reads what the deployed function logged: the one CLI module that talks to CloudWatch Logs and
+CloudFormation.
+
+The function writes Powertools JSON lines (one per record) to its log group; `run.summary` records
+carry the whole run summary, and `image.deleted` ones each deletion. Lambda's own START/END/REPORT
+lines and anything else that is not one of our JSON records are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ecr_sweeper import log_events as ev
+from ecr_sweeper.aws import AwsTarget
+
+LOG_GROUP_OUTPUT = "LogGroupName"
+"""The stack output that names the function's log group (infra/stack.py)."""
+
+
+class LogsError(Exception):
+    """The log group or stack can't be read; the message says which and why."""
+
+
+def log_group_of_stack(target: AwsTarget, stack_name: str) -> str:
+    """The stack's LogGroupName output."""
+    client = target.client("cloudformation")
+    try:
+        stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        raise LogsError(
+            f"--stack-name {stack_name}: {error.response['Error'].get('Message', error)}; "
+            "pass the stack's name, or the log group with --log-group"
+        ) from error
+    for output in stacks[0].get("Outputs", []) if stacks else []:
+        if output.get("OutputKey") == LOG_GROUP_OUTPUT:
+            return str(output["OutputValue"])
+    raise LogsError(
+        f"--stack-name {stack_name}: the stack has no {LOG_GROUP_OUTPUT} output; "
+        "pass the log group with --log-group"
+    )
+
+
+def _filter_pattern(event: str, run_id: str | None) -> str:
+    if run_id is None:
+        return f'{{ $.{ev.EVENT} = "{event}" }}'
+    return f'{{ ($.{ev.EVENT} = "{event}") && ($.{ev.RUN_ID} = "{run_id}") }}'
+
+
+def records(
+    target: AwsTarget,
+    log_group: str,
+    events: tuple[str, ...],
+    *,
+    start: datetime,
+    run_id: str | None = None,
+    page_size: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Our JSON records of the given event names since `start`, every page, oldest first.
+
+    The filter pattern lets CloudWatch Logs do the selecting; the records are checked again
+    here, so a pattern the service reads differently can't let a stranger's line through.
+    """
+    client = target.client("logs")
+    paginator = client.get_paginator("filter_log_events")
+    pagination = {"PageSize": page_size} if page_size else {}
+    for event in events:
+        pages = paginator.paginate(
+            logGroupName=log_group,
+            startTime=int(start.timestamp() * 1000),
+            filterPattern=_filter_pattern(event, run_id),
+            PaginationConfig=pagination,
+        )
+        try:
+            for page in pages:
+                for logged in page.get("events", []):
+                    record = _record(logged.get("message", ""))
+                    if record is None or record.get(ev.EVENT) != event:
+                        continue
+                    if run_id is not None and record.get(ev.RUN_ID) != run_id:
+                        continue
+                    record.setdefault("logTimestamp", logged.get("timestamp"))
+                    yield record
+        except ClientError as error:
+            raise LogsError(
+                f"log group {log_group}: {error.response['Error'].get('Message', error)}"
+            ) from error
+
+
+def _record(message: str) -> dict[str, Any] | None:
+    text = message.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -1,0 +1,256 @@
+"""`ecr-sweeper runs`: what the deployed function did, read from its CloudWatch Logs.
+
+`runs` lists the `run.summary` records of recent runs, newest first; `runs show RUN_ID` shows one
+run per repository with the same summary as `plan`, and its deletions with `--details`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ecr_sweeper import log_events as ev
+from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+
+DEFAULT_STACK_NAME = "EcrSweeper"
+"""The stack's name as `cdk deploy` creates it (infra.stack.STACK_ID)."""
+
+REPOSITORIES_UNFINISHED = "repositoriesUnfinished"
+_DURATION = re.compile(r"([1-9][0-9]*)([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def duration(value: str) -> timedelta:
+    """'30m', '12h', '7d' or '2w' as a timedelta; anything else is refused with what is accepted."""
+    match = _DURATION.fullmatch(value.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a duration; expected a whole number and a unit m, h, d or w, "
+            "e.g. 30m, 12h or 7d"
+        )
+    span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if span > timedelta(days=3653):
+        raise argparse.ArgumentTypeError(f"{value!r} is longer than 10 years")
+    return span
+
+
+def _run_id(value: str) -> str:
+    if not _RUN_ID.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a run id; expected the runId a run printed or logged, "
+            "e.g. 2f1c7a4e-3b8d-4e36-9a6f-0c5d2e7b1a90"
+        )
+    return value
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    from ecr_sweeper_cli.main import _endpoint, _region
+
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--log-group", metavar="NAME", help="the function's log group")
+    where.add_argument(
+        "--stack-name", default=DEFAULT_STACK_NAME,
+        help=f"read the log group from this stack's LogGroupName output "
+        f"(default: {DEFAULT_STACK_NAME})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--since", type=duration, default=timedelta(days=7), metavar="DURATION",
+        help="how far back to look: 30m, 12h, 7d, 2w (default: 7d)",
+    )  # fmt: skip
+    parser.add_argument("--region", type=_region, help="AWS region of the stack")
+    parser.add_argument("--profile", help="AWS named profile")
+    parser.add_argument(
+        "--endpoint-url", type=_endpoint,
+        help="send every AWS call to this endpoint, e.g. the local emulator",
+    )  # fmt: skip
+    parser.add_argument(
+        "--output", choices=("table", "json"), default="table",
+        help="table (default) or json: the logged records, newest first",
+    )  # fmt: skip
+    add_settings_options(parser)
+
+
+def register(commands: Any) -> None:
+    summary = "list recent runs of the deployed function, from its CloudWatch Logs"
+    parser = commands.add_parser("runs", help=summary, description=summary)
+    _add_source_options(parser)
+    parser.set_defaults(func=run_list)
+    show_help = "show one run per repository, as plan does; --details adds its deletions"
+    sub = parser.add_subparsers(dest="runs_command", metavar="show")
+    show = sub.add_parser("show", help=show_help, description=show_help)
+    show.add_argument("run_id", type=_run_id, metavar="RUN_ID")
+    _add_source_options(show)
+    show.add_argument(
+        "--details", action="store_true", help="also list the run's image.deleted records"
+    )
+    show.set_defaults(func=run_show)
+
+
+def _target(args: argparse.Namespace) -> AwsTarget:
+    target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    if not target.has_credentials():
+        raise ConfigError(
+            "no AWS credentials found: configure a profile (--profile) or the AWS_* environment"
+        )
+    return target
+
+
+def _log_group(args: argparse.Namespace, target: AwsTarget) -> str:
+    from ecr_sweeper_cli.run_logs import log_group_of_stack
+
+    return str(args.log_group) if args.log_group else log_group_of_stack(target, args.stack_name)
+
+
+def _read(args: argparse.Namespace, events: tuple[str, ...], run_id: str | None = None) -> Any:
+    from ecr_sweeper_cli.run_logs import LogsError, records
+
+    target = _target(args)
+    try:
+        group = _log_group(args, target)
+        start = datetime.now(UTC) - args.since
+        return list(records(target, group, events, start=start, run_id=run_id))
+    except LogsError as error:
+        raise ConfigError(str(error)) from error
+
+
+def newest_first(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(summaries, key=lambda r: (str(r.get("startedAt", "")), r.get("runId", "")))[::-1]
+
+
+def _when(record: dict[str, Any]) -> str:
+    started = record.get("startedAt")
+    try:
+        moment = datetime.fromisoformat(str(started))
+    except ValueError:
+        return str(started)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration_text(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
+
+
+def _unfinished(record: dict[str, Any]) -> list[str]:
+    value = record.get(REPOSITORIES_UNFINISHED) or []
+    return [str(name) for name in value] if isinstance(value, list) else []
+
+
+def _dump(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    summaries = newest_first(_read(args, (ev.RUN_SUMMARY,)))
+    if args.output == "json":
+        _dump(summaries)
+        return 0
+    from ecr_sweeper_cli.render import BYTES_PER_GB, console_for_output
+
+    console = console_for_output()
+    if not summaries:
+        console.print(f"No runs logged in the last {_since_text(args)}.")
+        return 0
+    table = Table(title=f"Runs in the last {_since_text(args)}, newest first", title_justify="left")
+    for column in ("when", "run id", "mode", "deleted", "GB reclaimed", "failures", "duration"):
+        table.add_column(
+            column, justify="left" if column in ("when", "run id", "mode") else "right"
+        )
+    table.add_column("unfinished repositories", overflow="fold")
+    for record in summaries:
+        dry = bool(record.get("dryRun"))
+        deleted = record.get("imagesExpired" if dry else "imagesDeleted", 0)
+        size = record.get("bytesExpired" if dry else "bytesReclaimed", 0) or 0
+        unfinished = _unfinished(record)
+        failures = int(record.get("failures", 0) or 0)
+        table.add_row(
+            _when(record),
+            Text(str(record.get("runId", ""))),
+            "dry run" if dry else "live",
+            f"({deleted} would)" if dry else str(deleted),
+            f"({size / BYTES_PER_GB:.2f})" if dry else f"{size / BYTES_PER_GB:.2f}",
+            Text(str(failures), style="red" if failures else ""),
+            _duration_text(record.get("durationSeconds")),
+            Text(f"{len(unfinished)}: {', '.join(unfinished)}" if unfinished else "none"),
+        )
+    console.print(table)
+    return 0
+
+
+def _since_text(args: argparse.Namespace) -> str:
+    span: timedelta = args.since
+    if span % timedelta(days=1) == timedelta(0):
+        return f"{span.days} days"
+    hours = span / timedelta(hours=1)
+    return f"{hours:g} hours" if hours >= 1 else f"{span / timedelta(minutes=1):g} minutes"
+
+
+def run_show(args: argparse.Namespace) -> int:
+    events = (ev.RUN_SUMMARY, ev.IMAGE_DELETED, ev.IMAGE_EXPIRED_DRY_RUN) if args.details else (
+        ev.RUN_SUMMARY,
+    )  # fmt: skip
+    found = _read(args, events, run_id=args.run_id)
+    summaries = [r for r in found if r.get(ev.EVENT) == ev.RUN_SUMMARY]
+    images = [r for r in found if r.get(ev.EVENT) != ev.RUN_SUMMARY]
+    if not summaries:
+        raise ConfigError(
+            f"run {args.run_id}: no run.summary record in the last {_since_text(args)} "
+            "(an older run needs a longer --since; a run that timed out logs no summary)"
+        )
+    summary = summaries[-1]
+    if args.output == "json":
+        document = dict(summary)
+        if args.details:
+            document["images"] = images
+        _dump(document)
+        return 0
+    from ecr_sweeper_cli.render import console_for_output, render_run
+
+    price = load_settings(args.config, args.context).storage_price_per_gb_month
+    console = console_for_output()
+    if args.details:
+        _image_table(console, images)
+    mode = "dry run" if summary.get("dryRun") else "live run"
+    took = _duration_text(summary.get("durationSeconds"))
+    title = f"Run {args.run_id} ({mode}, {_when(summary)}, {took})"
+    render_run(console, summary, price_per_gb_month=price, title=title)
+    unfinished = _unfinished(summary)
+    if unfinished:
+        console.print(f"Unfinished repositories ({len(unfinished)}): {', '.join(unfinished)}")
+    return 0
+
+
+def _image_table(console: Console, images: list[dict[str, Any]]) -> None:
+    from ecr_sweeper_cli.render import size_text
+
+    if not images:
+        console.print("No image records for this run.")
+        return
+    table = Table(title="Images", title_justify="left")
+    for column in ("repository", "action", "tags", "digest", "size", "reason"):
+        table.add_column(column, overflow="fold")
+    for record in sorted(
+        images, key=lambda r: (str(r.get("repository")), r.get("logTimestamp") or 0)
+    ):
+        table.add_row(
+            Text(str(record.get("repository", ""))),
+            "deleted" if record.get(ev.EVENT) == ev.IMAGE_DELETED else "would delete",
+            Text(", ".join(record.get("imageTags") or []) or "<untagged>"),
+            str(record.get("imageDigest", "")).removeprefix("sha256:")[:12],
+            size_text(int(record.get("imageSizeInBytes", 0) or 0)),
+            Text(str(record.get("reason", "")).removeprefix("expire: ")),
+        )
+    console.print(table)
