@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.parsers import JSONParser, ResponseParserFactory
 
 from ecr_sweeper.ecr import RETRY_CONFIG
 
@@ -35,15 +36,12 @@ class AwsTarget:
     def registry_client(self) -> Any:
         """The ECR client the sweep runs on, tuned for listing 100,000 images.
 
-        Timestamps stay as the wire sends them (epoch seconds; `model.parse_timestamp` reads
-        them), which spares botocore's per-field time zone conversion, the largest CPU cost of
-        DescribeImages. Parameters are built by `ecr.EcrRegistry` itself, so botocore's
-        client-side validation is skipped; ECR still validates every request.
+        Responses are taken as the JSON ECR sends (`_PlainJsonParsers`), and parameters are
+        built by `ecr.EcrRegistry` itself, so botocore's client-side validation is skipped; ECR
+        still validates every request.
         """
         core = botocore.session.get_session()
-        core.get_component("response_parser_factory").set_parser_defaults(
-            timestamp_parser=_raw_timestamp
-        )
+        core.register_component("response_parser_factory", _PlainJsonParsers())
         session = boto3.Session(
             profile_name=self.profile, region_name=self.region, botocore_session=core
         )
@@ -51,5 +49,17 @@ class AwsTarget:
         return session.client("ecr", endpoint_url=self.endpoint_url, config=config)
 
 
-def _raw_timestamp(value: Any) -> Any:
-    return value
+class _PlainJsonParser(JSONParser):  # type: ignore[misc]
+    """An ECR response as ECR sends it. ECR's JSON names are the SDK's names, so the result is
+    the same but for timestamps, which stay epoch seconds (`model.parse_timestamp` reads them).
+    botocore's walk of every member of every ImageDetail was the largest CPU cost of a sweep."""
+
+    def _handle_json_body(self, raw_body: Any, shape: Any) -> Any:
+        return self._parse_body_as_json(raw_body)
+
+
+class _PlainJsonParsers(ResponseParserFactory):  # type: ignore[misc]
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _PlainJsonParser(**self._defaults)
+        return super().create_parser(protocol_name)

@@ -10,12 +10,14 @@ or `RepositoryGone`, never as botocore types.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import NoShapeFoundError
+from botocore.retries import quota, standard
 from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
 
 from ecr_sweeper.limiter import AdaptiveLimiter
@@ -54,9 +56,53 @@ RETRY_CONFIG = Config(
 the client's own send rate to a trickle after a few throttles; the shared limiter paces instead.
 The connection pool holds every worker's connection, so none waits for a socket."""
 
+MAX_ATTEMPTS = 11
+BACKOFF_BASE_SECONDS = 0.1
+BACKOFF_CAP_SECONDS = 20.0
+RETRY_QUOTA_CAPACITY = 5000
+"""The retries `EcrRegistry` installs on its client: standard mode's conditions (throttling,
+5xx, dropped connections) and retry quota, with full-jitter backoff from 0.1 s instead of
+standard mode's 1 s for throttles. The limiter already halves the calls in flight when ECR
+throttles; a whole second asleep per throttled call on top made a 20%-throttled sweep 4x
+slower. Ten retries still back off to 20 s, and the quota is sized for 16 busy workers."""
+
 _T = TypeVar("_T")
 ANY_STATUS = {"imageStatus": "ANY"}
 ARCHIVED_STATUS = {"imageStatus": "ARCHIVED"}
+
+
+class _JitteredBackoff:
+    """Full jitter: a random delay up to base x 2^(attempt-1), capped."""
+
+    def delay_amount(self, context: Any) -> float:
+        ceiling: float = BACKOFF_BASE_SECONDS * 2.0 ** (int(context.attempt_number) - 1)
+        return random.random() * min(BACKOFF_CAP_SECONDS, ceiling)
+
+
+def _install_retries(client: Any) -> None:
+    """Replace the client's standard-mode retry handler by the same conditions and quota with
+    `_JitteredBackoff`; an SDK whose retry internals differ keeps its own handler."""
+    service = client.meta.service_model.service_id.hyphenize()
+    try:
+        adapter = standard.RetryEventAdapter()
+        retry_quota = standard.RetryQuotaChecker(
+            quota.RetryQuota(RETRY_QUOTA_CAPACITY), standard.ThrottlingErrorDetector(adapter)
+        )
+        handler = standard.RetryHandler(
+            retry_policy=standard.RetryPolicy(
+                retry_checker=standard.StandardRetryConditions(max_attempts=MAX_ATTEMPTS),
+                retry_backoff=_JitteredBackoff(),
+            ),
+            retry_event_adapter=adapter,
+            retry_quota=retry_quota,
+        )
+    except (AttributeError, TypeError):
+        return
+    events = client.meta.events
+    unique_id = f"retry-config-{service}"
+    events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+    events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
+    events.register(f"after-call.{service}", retry_quota.release_retry_quota)
 
 
 def _knows_status_filter(client: Any) -> bool:
@@ -90,6 +136,7 @@ class EcrRegistry:
         self._page_size = page_size
         self._status_filter = _knows_status_filter(client)
         self.limiter = limiter or AdaptiveLimiter(DEFAULT_MAX_CONCURRENCY)
+        _install_retries(client)
         detector = ThrottlingErrorDetector(RetryEventAdapter())
         events = client.meta.events
         events.register("needs-retry.ecr", self._count_throttle(detector))

@@ -1,33 +1,45 @@
 """A shared cap on the calls in flight that backs off when the service throttles (AIMD).
 
-Every worker takes a slot before a call. A throttled call halves the cap, at most once per
-"epoch": throttles of calls sent before the last cut are the same congestion, already answered,
-so a burst of throttles can't collapse the cap to one. Successes grow it back by one per full cap
-of calls, as TCP does, up to the configured maximum.
+Every worker takes a slot before a call. A throttle halves the cap, at most once per cooldown
+(one second): the throttles that follow a cut within it are the same congestion, already
+answered, so a burst of them can't collapse the cap to one. Successes grow it back by one per
+full cap of calls, as TCP does, up to the configured maximum. Under sustained throttling the cap
+keeps halving every second until the calls that get through outnumber the cuts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+
+COOLDOWN_SECONDS = 1.0
+"""At most one cut of the cap per this long."""
 
 
 class AdaptiveLimiter:
     """Thread-safe AIMD limit on concurrent calls; counts throttles for the run summary."""
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        cooldown: float = COOLDOWN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if maximum < 1:
             raise ValueError(f"maximum must be at least 1, got {maximum}")
         self.maximum = maximum
         self._limit = maximum
         self._in_flight = 0
-        self._epoch = 0
         self._successes = 0
         self._throttles = 0
         self._lowest = maximum
+        self._cooldown = cooldown
+        self._clock = clock
+        self._last_cut: float | None = None
         self._condition = threading.Condition()
-        self._local = threading.local()
 
     @property
     def limit(self) -> int:
@@ -49,7 +61,6 @@ class AdaptiveLimiter:
             while self._in_flight >= self._limit:
                 self._condition.wait()
             self._in_flight += 1
-            self._local.epoch = self._epoch
         try:
             yield
         finally:
@@ -58,14 +69,15 @@ class AdaptiveLimiter:
                 self._condition.notify()
 
     def throttled(self) -> None:
-        """A call was throttled: halve the cap, unless that congestion was already answered."""
+        """A call was throttled: halve the cap, unless a cut within the cooldown answered it."""
         with self._condition:
             self._throttles += 1
-            if getattr(self._local, "epoch", self._epoch) != self._epoch:
+            now = self._clock()
+            if self._last_cut is not None and now - self._last_cut < self._cooldown:
                 return
+            self._last_cut = now
             self._limit = max(1, self._limit // 2)
             self._lowest = min(self._lowest, self._limit)
-            self._epoch += 1
             self._successes = 0
 
     def succeeded(self) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from sweep_helpers import build_registry, default_keeps, push, remaining, sweep, sweeper
 
+from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
+from ecr_sweeper.ecr import EcrRegistry
 from ecr_sweeper.engine import UNFINISHED, RunSummary
 from ecr_sweeper.parameters import ParameterCursor
 from ecr_sweeper.settings import Settings
@@ -206,3 +208,16 @@ def test_every_call_is_counted_against_the_lower_bound(local_ecr: LocalEcr) -> N
         "ListImages": 2,
         "BatchDeleteImage": 3,
     }
+
+
+def test_throttles_are_retried_with_short_jittered_backoff_and_counted(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time.sleep", slept.append)
+    local_ecr.faults.throttle("DescribeRepositories", times=3)
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+    registry = EcrRegistry(target.registry_client())
+    assert list(registry.repositories()) == []
+    assert registry.throttled_calls == 3
+    assert len(slept) == 3 and all(0 <= delay <= 0.1 * 2**n for n, delay in enumerate(slept))

@@ -11,21 +11,21 @@ from ecr_sweeper.budget import TimeBudget, for_lambda
 from ecr_sweeper.limiter import AdaptiveLimiter
 
 
-def test_a_throttle_halves_the_cap_once_per_congestion() -> None:
-    limiter = AdaptiveLimiter(16)
-    with limiter.slot():
-        limiter.throttled()
-        limiter.throttled()  # the same call's retry, or another call of the same epoch
+def test_a_throttle_halves_the_cap_at_most_once_per_cooldown() -> None:
+    clock = [0.0]
+    limiter = AdaptiveLimiter(16, clock=lambda: clock[0])
+    limiter.throttled()
+    clock[0] = 0.5
+    limiter.throttled()  # the same congestion: a burst of throttles is answered by one cut
     assert limiter.limit == 8 and limiter.throttles == 2
-    with limiter.slot():  # sent after the cut: a new congestion
-        limiter.throttled()
+    clock[0] = 1.1  # still throttled a second later: cut again
+    limiter.throttled()
     assert limiter.limit == 4 and limiter.lowest_limit == 4
 
 
 def test_successes_grow_the_cap_back_by_one_per_full_cap() -> None:
     limiter = AdaptiveLimiter(4)
-    with limiter.slot():
-        limiter.throttled()
+    limiter.throttled()
     assert limiter.limit == 2
     for _ in range(2):
         limiter.succeeded()
@@ -39,10 +39,9 @@ def test_successes_grow_the_cap_back_by_one_per_full_cap() -> None:
 
 
 def test_the_cap_never_drops_below_one() -> None:
-    limiter = AdaptiveLimiter(2)
+    limiter = AdaptiveLimiter(2, cooldown=0)
     for _ in range(5):
-        with limiter.slot():
-            limiter.throttled()
+        limiter.throttled()
     assert limiter.limit == 1
 
 
