@@ -131,6 +131,15 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             _WHOLE_REGISTRY,
         )
     ]
+    if settings.native_lifecycle_policy is not None:
+        grants.append(
+            Grant(
+                "EnforceLifecyclePolicies",
+                permissions.ECR_NATIVE_POLICY_ACTIONS,
+                (arn("ecr", "repository", "*"),),
+                _WHOLE_REGISTRY,
+            )
+        )
     if settings.protect_ecs_images:
         unscoped = tuple(a for a in permissions.ECS_ACTIONS if a in UNSCOPED_ACTIONS)
         grants.append(Grant("ListEcs", unscoped, ("*",), _IN_USE_LOOKUP.format(what="ECS cluster")))

@@ -15,7 +15,7 @@ from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
 from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT
-from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
+from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd, policy_cmd
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--yes", action="store_true", help="don't ask for confirmation")
     sweep.set_defaults(func=run_sweep)
     evaluate_cmd.register(commands)
+    policy_cmd.register(commands)
     emulator_cmd.register(commands)
     demo_cmd.register(commands)
     return parser

@@ -15,6 +15,9 @@ ECR_REPOSITORY_ACTIONS: tuple[str, ...] = (
 )
 """Repository-scoped ECR actions (resource: the registry's repositories)."""
 
+ECR_NATIVE_POLICY_ACTIONS: tuple[str, ...] = ("ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy")
+"""Read and put repositories' native lifecycle policies (settings: nativeLifecyclePolicy)."""
+
 ECR_REGISTRY_ACTIONS: tuple[str, ...] = ("ecr:DescribeRepositories",)
 """ECR actions that list the registry (resource: all repositories of the account and region)."""
 

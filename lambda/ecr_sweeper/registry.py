@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from ecr_sweeper.model import Image
 
 IMAGE_NOT_FOUND = "ImageNotFound"
+LIFECYCLE_POLICY_NOT_FOUND = "LifecyclePolicyNotFoundException"
+"""GetLifecyclePolicy's error code for a repository without a lifecycle policy."""
 """BatchDeleteImage's failure code for an id whose image is not (or no longer) there."""
 
 
@@ -89,6 +91,14 @@ class Registry(Protocol):
     def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
         """One BatchDeleteImage call of at most `BATCH_LIMIT` ids; never raises for a failure
         of the call itself (every id then fails with the call's error code)."""
+        ...
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        """The repository's native lifecycle policy text as the registry holds it, or None."""
+        ...
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        """Set the repository's native lifecycle policy (raises RegistryError on failure)."""
         ...
 
     @property

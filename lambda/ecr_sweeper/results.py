@@ -36,6 +36,8 @@ class RepositoryResult:
     delete_failures: list[DeleteFailure] = field(default_factory=list)
     kept_by_protection: Counter[str] = field(default_factory=Counter)
     plan: RepositoryPlan | None = None
+    policy_change: str | None = None
+    """What nativeLifecyclePolicy enforcement did here (native_policy.CHANGES), if it is set."""
 
     @property
     def images_kept(self) -> int:
@@ -60,6 +62,8 @@ class RepositoryResult:
             data["errorCode"] = self.error_code
         if self.uncertain:
             data["uncertain"] = self.uncertain
+        if self.policy_change:
+            data["nativeLifecyclePolicy"] = self.policy_change
         if self.plan is not None:
             data["notes"] = list(self.plan.notes)
             if include_decisions:

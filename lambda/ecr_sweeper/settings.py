@@ -205,6 +205,8 @@ class Settings:
     alarm_email: str | None = None
     storage_price_per_gb_month: float = 0.10
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    native_lifecycle_policy: dict[str, Any] | None = None
+    sweep_images: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
@@ -220,6 +222,12 @@ class Settings:
                 parsed[spec.attribute] = spec.parse(value)
             except _Invalid as error:
                 problems.append(f"{key}: got {json.dumps(value, default=str)}; expected {error}")
+        if parsed.get("sweep_images") is False and parsed.get("native_lifecycle_policy") is None:
+            problems.append(
+                "sweepImages: false with no nativeLifecyclePolicy would make a run that does "
+                "nothing; set nativeLifecyclePolicy (or nativeLifecyclePolicyFile), or leave "
+                "sweepImages true"
+            )
         if problems:
             raise SettingsError(problems)
         return cls(**parsed)
@@ -235,13 +243,13 @@ class Settings:
         ]
         if misspelled:
             raise SettingsError(misspelled)
-        policy_file = own.pop(POLICY_FILE_KEY, None)
-        if policy_file not in (None, ""):
-            if own.get("lifecyclePolicy") not in (None, ""):
-                raise SettingsError(
-                    [f"lifecyclePolicy and {POLICY_FILE_KEY}: give one of them, not both"]
-                )
-            own["lifecyclePolicy"] = _read_policy_file(str(policy_file), base_dir or Path.cwd())
+        for file_key, setting in _POLICY_FILES.items():
+            policy_file = own.pop(file_key, None)
+            if policy_file in (None, ""):
+                continue
+            if own.get(setting) not in (None, ""):
+                raise SettingsError([f"{setting} and {file_key}: give one of them, not both"])
+            own[setting] = _read_policy_file(str(policy_file), base_dir or Path.cwd(), file_key)
         return cls.from_mapping(own)
 
     @classmethod
@@ -323,12 +331,27 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
         _whole_number(1, MAX_CONCURRENCY_LIMIT),
         "ECR calls in flight at once (repositories and delete batches in parallel)",
     ),
+    "native_lifecycle_policy": (
+        _optional(_policy),
+        "an ECR lifecycle policy the nightly run puts on every selected repository "
+        "(where it differs)",
+    ),
+    "sweep_images": (
+        _boolean,
+        "false: the run deletes no image itself (it only enforces nativeLifecyclePolicy)",
+    ),
 }
 _SPECS: dict[str, _Spec] = {
     _camel(f.name): _Spec(_camel(f.name), f.name, *_PARSERS[f.name]) for f in fields(Settings)
 }
 POLICY_FILE_KEY = "lifecyclePolicyFile"
-SETTING_KEYS: tuple[str, ...] = (*_SPECS, POLICY_FILE_KEY)
+NATIVE_POLICY_FILE_KEY = "nativeLifecyclePolicyFile"
+_POLICY_FILES = {
+    POLICY_FILE_KEY: "lifecyclePolicy",
+    NATIVE_POLICY_FILE_KEY: "nativeLifecyclePolicy",
+}
+"""Each file key and the setting its file fills in."""
+SETTING_KEYS: tuple[str, ...] = (*_SPECS, POLICY_FILE_KEY, NATIVE_POLICY_FILE_KEY)
 
 
 def _normalized(key: str) -> str:
@@ -343,6 +366,9 @@ def describe_settings() -> list[tuple[str, str]]:
     """(key, help) for every setting, for docs and `--help`."""
     described = [(spec.key, spec.help) for spec in _SPECS.values()]
     described.append((POLICY_FILE_KEY, "path of a lifecycle policy JSON file, read at synth time"))
+    described.append(
+        (NATIVE_POLICY_FILE_KEY, "path of a nativeLifecyclePolicy JSON file, read at synth time")
+    )
     return described
 
 
@@ -353,13 +379,11 @@ def unknown_key_message(key: str) -> str:
     return f"{key}: unknown setting{hint}; accepted settings are {', '.join(SETTING_KEYS)}"
 
 
-def _read_policy_file(name: str, base_dir: Path) -> Any:
+def _read_policy_file(name: str, base_dir: Path, key: str = POLICY_FILE_KEY) -> Any:
     path = Path(name) if Path(name).is_absolute() else base_dir / name
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise SettingsError(
-            [f"{POLICY_FILE_KEY}: can't read {name!r} ({error.strerror})"]
-        ) from error
+        raise SettingsError([f"{key}: can't read {name!r} ({error.strerror})"]) from error
     except json.JSONDecodeError as error:
-        raise SettingsError([f"{POLICY_FILE_KEY}: {name!r} is not valid JSON ({error})"]) from error
+        raise SettingsError([f"{key}: {name!r} is not valid JSON ({error})"]) from error
