@@ -168,7 +168,8 @@ def report(summary: RunSummary, output: str) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    return report(execute(args, dry_run=True), args.output)
+    summary = policy_cmd.add_native_policy_notes(args, execute(args, dry_run=True))
+    return report(summary, args.output)
 
 
 def run_sweep(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,10 @@ from ecr_sweeper.native_policy import (
     WRITES,
     PolicyReport,
     PolicyRollout,
+    native_policy_notes,
 )
+from ecr_sweeper.registry import RegistryError, RepositoryGone
+from ecr_sweeper.results import RepositoryResult, RunSummary
 from ecr_sweeper.usage import images_in_use
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 
@@ -202,3 +207,34 @@ def _render(report: PolicyReport) -> None:
 
 def _number(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+def add_native_policy_notes(args: argparse.Namespace, summary: RunSummary) -> RunSummary:
+    """For `ecr-sweeper plan`: note where each repository's own native lifecycle policy would
+    expire an image the sweep keeps for a protection ECR doesn't have.
+
+    CLI only (with the user's credentials): the deployed role has no ecr:GetLifecyclePolicy
+    unless nativeLifecyclePolicy is set.
+    """
+    settings = load_settings(args.config, args.context)
+    workers = args.concurrency or settings.max_concurrency
+    target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    registry = EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers))
+
+    def one(result: RepositoryResult) -> None:
+        if result.plan is None:
+            return
+        try:
+            text = registry.lifecycle_policy(result.repository)
+        except RegistryError as error:
+            notes = [f"native lifecycle policy: could not be read ({error.code})"]
+        except RepositoryGone:
+            return
+        else:
+            notes = native_policy_notes(text, result.plan, summary.started_at)
+        if notes:
+            result.plan = replace(result.plan, notes=(*result.plan.notes, *notes))
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="native-policy") as pool:
+        list(pool.map(one, summary.results))
+    return summary

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecr_sweeper import lifecycle, planner
 from ecr_sweeper import log_events as ev
-from ecr_sweeper.model import Image
+from ecr_sweeper.model import Image, Protection, RepositoryPlan
 from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import Registry, RegistryError, Repository, RepositoryGone
 from ecr_sweeper.settings import Settings
@@ -233,6 +233,37 @@ class PolicyReport:
             "skipped": self.count(SKIPPED),
             "failed": self.count(FAILED),
         }
+
+
+NATIVE_RISKS = (Protection.IN_USE, Protection.INDEX_CHILD, Protection.REFERRER)
+"""Protections a native policy knows nothing of: what it expires anyway breaks things."""
+
+
+def native_policy_notes(current_text: str | None, plan: RepositoryPlan, now: datetime) -> list[str]:
+    """Pure: where the repository's own native policy would expire an image the sweep keeps for
+    a protection ECR doesn't have (in use, a child of a kept index, a referrer of a kept image).
+
+    ECR evaluates every image of the repository, children and referrers included, so the
+    policy is evaluated over all of the plan's images.
+    """
+    if current_text is None:
+        return []
+    try:
+        policy = lifecycle.parse_policy(current_text)
+    except lifecycle.PolicyError as error:
+        return [f"native lifecycle policy: can't be evaluated by ecr-sweeper ({error})"]
+    verdicts = lifecycle.evaluate(policy, [d.image for d in plan.decisions], now)
+    notes = []
+    for decision in plan.decisions:
+        rule = verdicts[decision.image.digest].expired_by
+        protection = decision.protection
+        if protection is not None and protection in NATIVE_RISKS and rule is not None:
+            notes.append(
+                f"native lifecycle policy: ECR's own {rule.label} would expire "
+                f"{decision.image.label()} ({decision.image.digest}), which the sweep keeps "
+                f"({protection.value}: {decision.reason.removeprefix('kept: ')})"
+            )
+    return notes
 
 
 def _utc_now() -> datetime:

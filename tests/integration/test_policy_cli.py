@@ -328,3 +328,43 @@ def test_one_failing_repository_among_many_fails_alone(
     local_ecr.faults.clear()
     code, again = as_json(local_ecr, capsys, "apply", wanted_file, "--yes")
     assert code == 0 and (again["created"], again["unchanged"]) == (1, 11)
+
+
+def test_the_sweeps_plan_warns_where_the_native_policy_would_expire_what_it_keeps(
+    local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repository's own policy expires untagged images after a day: the child of the kept
+    index v1 and the image ECS runs (by digest) are kept by the sweep, and ECR would expire them."""
+    make = ManifestFactory(random.Random(13))
+    child = make.image(oci=True)
+    child_digest = push(local_ecr, "app", child, None, 5)
+    push(local_ecr, "app", make.index([(child, "linux/amd64")]), "v1", 5)
+    running = push(local_ecr, "app", make.image(compact=True), None, 5)
+    push(local_ecr, "quiet", make.image(compact=True), "v1", 5)
+    image = f"123456789012.dkr.ecr.{local_ecr.region}.amazonaws.com/app@{running}"
+    ecs = local_ecr.client("ecs")
+    ecs.create_cluster(clusterName="prod")
+    definition = ecs.register_task_definition(
+        family="app", containerDefinitions=[{"name": "app", "image": image, "memory": 64}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.run_task(cluster="prod", taskDefinition=definition, launchType="FARGATE")
+    native = {"rules": [WANTED["rules"][0] | {"description": ""}]}
+    native["rules"][0]["selection"] = native["rules"][0]["selection"] | {"countNumber": 1}
+    put_policy(local_ecr, "app", json.dumps(native))
+    put_policy(local_ecr, "quiet", json.dumps(native))
+    target = ["--endpoint-url", local_ecr.endpoint_url, "--region", local_ecr.region]
+    code = main(["plan", *target, "--config", str(ROOT / "cdk.json"), "--output", "json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    notes = {r["repository"]: r["notes"] for r in summary["perRepository"]}
+    assert notes["quiet"] == []
+    warned = sorted(notes["app"])
+    assert len(warned) == 2
+    assert all(
+        n.startswith("native lifecycle policy: ECR's own rule 1 would expire") for n in warned
+    )
+    assert any(child_digest in n and "(index-child: child of kept index v1)" in n for n in warned)
+    assert any(running in n and "(in-use: in use by " in n for n in warned)
+    assert local_ecr.calls["PutLifecyclePolicy"] == 2, (
+        "only the two puts above: plan writes nothing"
+    )
