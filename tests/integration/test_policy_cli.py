@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sweep_helpers import push
+from test_sweeper_cli import run_on_terminal
 
 from ecr_sweeper import lifecycle
 from ecr_sweeper.native_policy import policy_text
@@ -368,3 +369,17 @@ def test_the_sweeps_plan_warns_where_the_native_policy_would_expire_what_it_keep
     assert local_ecr.calls["PutLifecyclePolicy"] == 2, (
         "only the two puts above: plan writes nothing"
     )
+
+
+def test_on_a_terminal_apply_shows_the_plan_asks_and_writes_only_on_yes(
+    local_ecr: LocalEcr, wanted_file: Path
+) -> None:
+    local_ecr.client("ecr").create_repository(repositoryName="web")
+    command = ("policy", "apply", "--policy", str(wanted_file))
+    refused = run_on_terminal(local_ecr, "no", *command)
+    assert "Write the lifecycle policy to 1 repositories?" in refused
+    assert "web" in refused and "Nothing written." in refused
+    assert stored_policy(local_ecr, "web") is None
+    confirmed = run_on_terminal(local_ecr, "yes", *command)
+    assert "1 created, 0 updated" in confirmed
+    assert stored_policy(local_ecr, "web") is not None
