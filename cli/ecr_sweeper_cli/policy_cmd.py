@@ -30,9 +30,10 @@ from ecr_sweeper.native_policy import (
     PolicyRollout,
     native_policy_notes,
 )
+from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import RegistryError, RepositoryGone
 from ecr_sweeper.results import RepositoryResult, RunSummary
-from ecr_sweeper.usage import images_in_use
+from ecr_sweeper.usage import UsageUnavailable, images_in_use
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
@@ -119,11 +120,18 @@ def _rollout(args: argparse.Namespace) -> PolicyRollout:
             "AWS_SECRET_ACCESS_KEY=testing"
         )
     workers = args.concurrency or settings.max_concurrency
+
+    def in_use() -> tuple[InUse, str | None]:
+        try:
+            return images_in_use(settings, target.client), None
+        except UsageUnavailable as error:
+            return InUse(), str(error)
+
     return PolicyRollout(
         EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)),
         settings,
         wanted,
-        images_in_use=lambda: images_in_use(settings, target.client),
+        images_in_use=in_use,
         workers=workers,
         protect_in_use=args.protect_in_use,
     )

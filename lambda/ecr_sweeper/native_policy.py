@@ -7,7 +7,7 @@ defaults don't count), both are evaluated by our own lifecycle engine against th
 images, and an image in use that the policy would expire is named. PutLifecyclePolicy is called
 only where the canonical policies differ, so a second apply writes nothing.
 
-Talks to ECR only through the `registry.Registry` port (no boto3 here).
+Talks to ECR only through the `registry.Registry` port (no AWS SDK here).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ecr_sweeper.model import Image, Protection, RepositoryPlan
 from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import Registry, RegistryError, Repository, RepositoryGone
 from ecr_sweeper.settings import Settings
-from ecr_sweeper.usage import UsageUnavailable
 
 if TYPE_CHECKING:
     from ecr_sweeper.repository_sweep import RunContext
@@ -275,6 +274,7 @@ class PolicyRollout:
 
     Selection is the sweep's: include/exclude patterns, then the `ecr-sweeper:skip` tag (and a
     repository whose override tags can't be read is skipped, as the sweep skips it).
+    `images_in_use` returns the images in use, or why they are unknown.
     """
 
     def __init__(
@@ -283,7 +283,7 @@ class PolicyRollout:
         settings: Settings,
         wanted: lifecycle.LifecyclePolicy,
         *,
-        images_in_use: Callable[[], InUse],
+        images_in_use: Callable[[], tuple[InUse, str | None]],
         workers: int,
         protect_in_use: bool = False,
         clock: Callable[[], datetime] = _utc_now,
@@ -313,10 +313,7 @@ class PolicyRollout:
                 PolicyChange("*", FAILED, error=error.code, reason=f"listing failed: {error}")
             )
             return report
-        try:
-            in_use, unknown = self._images_in_use(), None
-        except UsageUnavailable as error:
-            in_use, unknown = InUse(), str(error)
+        in_use, unknown = self._images_in_use()
         now = self._clock()
 
         def one(repository: Repository) -> PolicyChange:

@@ -383,3 +383,23 @@ def test_on_a_terminal_apply_shows_the_plan_asks_and_writes_only_on_yes(
     confirmed = run_on_terminal(local_ecr, "yes", *command)
     assert "1 created, 0 updated" in confirmed
     assert stored_policy(local_ecr, "web") is not None
+
+
+def test_when_images_in_use_are_unknown_protect_in_use_writes_nothing(
+    local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str], wanted_file: Path
+) -> None:
+    make = ManifestFactory(random.Random(17))
+    push(local_ecr, "web", make.image(compact=True), None, 9)
+    local_ecr.faults.throttle("ListClusters", service="ecs", code="AccessDeniedException")
+    code, protected = as_json(local_ecr, capsys, "apply", wanted_file, "--yes", "--protect-in-use")
+    assert code == 0
+    web = by_repository(protected)["web"]
+    assert web["change"] == "skipped"
+    assert web["reason"].startswith("--protect-in-use: images in use are unknown (")
+    assert "AccessDeniedException" in web["reason"]
+    assert stored_policy(local_ecr, "web") is None
+    code, applied = as_json(local_ecr, capsys, "apply", wanted_file, "--yes")
+    assert code == 0
+    web = by_repository(applied)["web"]
+    assert web["change"] == "create" and web["wouldExpire"] == 1
+    assert web["warnings"][0].startswith("images in use are unknown: ")
