@@ -154,6 +154,15 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
         )
     ]
     ecs_actions: list[str] = []
+    if settings.native_lifecycle_policy is not None:
+        grants.append(
+            Grant(
+                "EnforceLifecyclePolicies",
+                permissions.ECR_NATIVE_POLICY_ACTIONS,
+                (arn("ecr", "repository", "*"),),
+                _WHOLE_REGISTRY,
+            )
+        )
     if settings.protect_ecs_images:
         ecs_actions += permissions.ECS_ACTIONS
         if settings.protect_previous_task_definitions:

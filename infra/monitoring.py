@@ -373,7 +373,14 @@ class SweeperMonitoring(Construct):
                 self.metric(names.IMAGES_EXPIRED, label="images expired by the policy"),
                 self.metric(names.IMAGES_KEPT, label="images kept"),
             ],
+            right=[
+                self.metric(
+                    names.LIFECYCLE_POLICIES_CHANGED,
+                    label="native lifecycle policies created or updated",
+                )
+            ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+            right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
         )
         protections = cloudwatch.GraphWidget(
             title="Images kept by a safety protection (the policy would have expired them)",

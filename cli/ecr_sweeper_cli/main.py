@@ -16,7 +16,14 @@ from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
 from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT, Settings
-from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd, runs_cmd, settings_cmd
+from ecr_sweeper_cli import (
+    demo_cmd,
+    emulator_cmd,
+    evaluate_cmd,
+    policy_cmd,
+    runs_cmd,
+    settings_cmd,
+)
 from ecr_sweeper_cli.config import (
     ConfigError,
     add_settings_options,
@@ -136,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--yes", action="store_true", help="don't ask for confirmation")
     sweep.set_defaults(func=run_sweep)
     evaluate_cmd.register(commands)
+    policy_cmd.register(commands)
     emulator_cmd.register(commands)
     demo_cmd.register(commands)
     runs_cmd.register(commands)
@@ -210,6 +218,7 @@ def report(
 def run_plan(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     summary = execute(args, dry_run=True, settings=settings)
+    summary = policy_cmd.add_native_policy_notes(args, summary)
     return report(summary, args.output, settings, details=args.details)
 
 

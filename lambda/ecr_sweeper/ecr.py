@@ -24,6 +24,7 @@ from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.model import INDEX_MEDIA_TYPES, Image, image_from_detail, index_children
 from ecr_sweeper.registry import (
     BATCH_LIMIT,
+    LIFECYCLE_POLICY_NOT_FOUND,
     DeleteFailure,
     DeleteOutcome,
     IndexManifests,
@@ -320,4 +321,25 @@ class EcrRegistry:
                 )
                 for entry in response.get("failures", [])
             ]
+        )
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        """The repository's lifecycle policy text (GetLifecyclePolicy), or None without one."""
+        try:
+            response = self._call(
+                repository, lambda: self._client.get_lifecycle_policy(repositoryName=repository)
+            )
+        except RegistryError as error:
+            if error.code == LIFECYCLE_POLICY_NOT_FOUND:
+                return None
+            raise
+        return str(response["lifecyclePolicyText"])
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        """PutLifecyclePolicy; errors leave as RegistryError / RepositoryGone."""
+        self._call(
+            repository,
+            lambda: self._client.put_lifecycle_policy(
+                repositoryName=repository, lifecyclePolicyText=text
+            ),
         )

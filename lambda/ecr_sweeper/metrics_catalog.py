@@ -34,6 +34,8 @@ THROTTLED_CALLS = "ThrottledCalls"
 """ECR calls answered with throttling (each retried, and each halving the calls in flight)."""
 RUN_DURATION_SECONDS = "RunDurationSeconds"
 RUN_COMPLETED = "RunCompleted"
+LIFECYCLE_POLICIES_CHANGED = "LifecyclePoliciesChanged"
+"""Repositories whose native lifecycle policy the run created or updated (nativeLifecyclePolicy)."""
 
 KEPT_BY_PROTECTION: dict[Protection, str] = {
     Protection.PROTECTED_TAG: "KeptProtectedTag",
@@ -62,5 +64,6 @@ ALL_METRICS: tuple[str, ...] = (
     THROTTLED_CALLS,
     RUN_DURATION_SECONDS,
     RUN_COMPLETED,
+    LIFECYCLE_POLICIES_CHANGED,
     *KEPT_BY_PROTECTION.values(),
 )

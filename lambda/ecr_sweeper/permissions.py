@@ -25,6 +25,9 @@ def ecr_repository_actions(archives: bool) -> tuple[str, ...]:
     return ECR_REPOSITORY_ACTIONS + (ECR_ARCHIVE_ACTIONS if archives else ())
 
 
+ECR_NATIVE_POLICY_ACTIONS: tuple[str, ...] = ("ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy")
+"""Read and put repositories' native lifecycle policies (settings: nativeLifecyclePolicy)."""
+
 ECR_REGISTRY_ACTIONS: tuple[str, ...] = ("ecr:DescribeRepositories",)
 """ECR actions that list the registry (resource: all repositories of the account and region)."""
 

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from ecr_sweeper.model import Image
 
 IMAGE_NOT_FOUND = "ImageNotFound"
+LIFECYCLE_POLICY_NOT_FOUND = "LifecyclePolicyNotFoundException"
+"""GetLifecyclePolicy's error code for a repository without a lifecycle policy."""
 """BatchDeleteImage's failure code for an id whose image is not (or no longer) there."""
 
 
@@ -98,6 +100,13 @@ class Registry(Protocol):
     def archive(self, repository: str, digest: str) -> DeleteFailure | None:
         """Move one image to the archive storage class (UpdateImageStorageClass); the failure,
         if the call failed after retries, else None."""
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        """The repository's native lifecycle policy text as the registry holds it, or None."""
+        ...
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        """Set the repository's native lifecycle policy (raises RegistryError on failure)."""
         ...
 
     @property

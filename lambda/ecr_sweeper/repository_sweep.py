@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ecr_sweeper import log_events as ev
-from ecr_sweeper import planner
+from ecr_sweeper import native_policy, planner
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.model import Decision, Image, ImageStatus, Protection, RepositoryPlan
 from ecr_sweeper.references import InUse
@@ -70,7 +70,9 @@ def sweep_repository(context: RunContext, repository: Repository) -> RepositoryR
         if rules.skip:
             result.status, result.reason = SKIPPED, f"tagged {planner.SKIP_TAG}=true"
         else:
-            _sweep(context, repository, rules, result)
+            native_policy.enforce(context, repository, result)
+            if context.settings.sweep_images:
+                _sweep(context, repository, rules, result)
     except RepositoryGone:
         result.status, result.reason = SKIPPED, "repository was deleted during the run"
     except planner.OverrideError as error:

@@ -41,6 +41,8 @@ class RepositoryResult:
     """Failed deletes and archive calls of images still there (not done)."""
     kept_by_protection: Counter[str] = field(default_factory=Counter)
     plan: RepositoryPlan | None = None
+    policy_change: str | None = None
+    """What nativeLifecyclePolicy enforcement did here (native_policy.CHANGES), if it is set."""
 
     @property
     def images_kept(self) -> int:
@@ -68,6 +70,8 @@ class RepositoryResult:
             data["errorCode"] = self.error_code
         if self.uncertain:
             data["uncertain"] = self.uncertain
+        if self.policy_change:
+            data["nativeLifecyclePolicy"] = self.policy_change
         if self.plan is not None:
             data["notes"] = list(self.plan.notes)
             if include_decisions:

@@ -352,6 +352,8 @@ class Settings:
     expired_image_action: str = "delete"
     archive_retention_days: int | None = None
     archive_storage_price_per_gb_month: float = ARCHIVE_STORAGE_PRICE_PER_GB_MONTH
+    native_lifecycle_policy: dict[str, Any] | None = None
+    sweep_images: bool = True
 
     @classmethod
     def from_mapping(
@@ -395,6 +397,12 @@ class Settings:
     def combination_problems(self) -> list[str]:
         """Settings that are each valid but don't go together."""
         problems: list[str] = []
+        if not self.sweep_images and self.native_lifecycle_policy is None:
+            problems.append(
+                "sweepImages: false with no nativeLifecyclePolicy would make a run that does "
+                "nothing; set nativeLifecyclePolicy (or nativeLifecyclePolicyFile), or leave "
+                "sweepImages true"
+            )
         if self.archive_retention_days is not None and not self.archives:
             problems.append(
                 f"archiveRetentionDays: got {self.archive_retention_days}; it applies only with "
@@ -447,16 +455,16 @@ class Settings:
     def _from_own(
         cls, own: dict[str, Any], base_dir: Path | None, origins: Mapping[str, str] | None
     ) -> Settings:
-        policy_file = own.pop(POLICY_FILE_KEY, None)
-        if policy_file not in (None, ""):
-            if own.get("lifecyclePolicy") not in (None, ""):
-                raise SettingsError(
-                    [f"lifecyclePolicy and {POLICY_FILE_KEY}: give one of them, not both"]
-                )
-            where = f"{_from(POLICY_FILE_KEY, origins)} {str(policy_file)!r}"
+        for file_key, setting in _POLICY_FILES.items():
+            policy_file = own.pop(file_key, None)
+            if policy_file in (None, ""):
+                continue
+            if own.get(setting) not in (None, ""):
+                raise SettingsError([f"{setting} and {file_key}: give one of them, not both"])
+            where = f"{_from(file_key, origins)} {str(policy_file)!r}"
             document = _read_policy_file(str(policy_file), base_dir or Path.cwd(), where)
             try:
-                own["lifecyclePolicy"] = _policy(document)
+                own[setting] = _policy(document)
             except _Invalid as error:
                 raise SettingsError([f"{where}: expected {error}"]) from None
         return cls.from_mapping(own, origins)
@@ -578,12 +586,27 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
         _price,
         "USD per GB-month of the archive storage class, for the savings estimate",
     ),
+    "native_lifecycle_policy": (
+        _optional(_policy),
+        "an ECR lifecycle policy the nightly run puts on every selected repository "
+        "(where it differs)",
+    ),
+    "sweep_images": (
+        _boolean,
+        "false: the run deletes no image itself (it only enforces nativeLifecyclePolicy)",
+    ),
 }
 _SPECS: dict[str, _Spec] = {
     _camel(f.name): _Spec(_camel(f.name), f.name, *_PARSERS[f.name]) for f in fields(Settings)
 }
 POLICY_FILE_KEY = "lifecyclePolicyFile"
-SETTING_KEYS: tuple[str, ...] = (*_SPECS, POLICY_FILE_KEY)
+NATIVE_POLICY_FILE_KEY = "nativeLifecyclePolicyFile"
+_POLICY_FILES = {
+    POLICY_FILE_KEY: "lifecyclePolicy",
+    NATIVE_POLICY_FILE_KEY: "nativeLifecyclePolicy",
+}
+"""Each file key and the setting its file fills in."""
+SETTING_KEYS: tuple[str, ...] = (*_SPECS, POLICY_FILE_KEY, NATIVE_POLICY_FILE_KEY)
 
 
 def _normalized(key: str) -> str:
@@ -630,6 +653,9 @@ def describe_settings() -> list[tuple[str, str]]:
     """(key, help) for every setting, for docs and `--help`."""
     described = [(spec.key, spec.help) for spec in _SPECS.values()]
     described.append((POLICY_FILE_KEY, "path of a lifecycle policy JSON file, read at synth time"))
+    described.append(
+        (NATIVE_POLICY_FILE_KEY, "path of a nativeLifecyclePolicy JSON file, read at synth time")
+    )
     return described
 
 

@@ -35,6 +35,11 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
         (names.THROTTLED_CALLS, count, summary.throttled_calls),
         (names.RUN_DURATION_SECONDS, MetricUnit.Seconds, summary.duration_seconds),
         (names.RUN_COMPLETED, count, 1),
+        (
+            names.LIFECYCLE_POLICIES_CHANGED,
+            count,
+            sum(1 for r in summary.results if r.policy_change in ("create", "update")),
+        ),
     ]
     kept = summary.kept_by_protection
     values.extend(

@@ -191,3 +191,57 @@ def test_archiving_is_granted_only_when_expired_images_are_archived() -> None:
     )
     assert "ecr:UpdateImageStorageClass" not in default
     assert archiving == default | {"ecr:UpdateImageStorageClass"}
+
+
+NATIVE_POLICY = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 14,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
+
+
+def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_actions(
+    local_ecr: LocalEcr,
+) -> None:
+    extra = "ssm:/refs/in-use"
+    busy_registry(local_ecr, extra)
+    cursor = json.dumps({"resumeFrom": "app"})  # read, then cleared: the cursor's grant is used
+    local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value=cursor, Type="String")
+    local_ecr.reset_counters()
+    settings = Settings(
+        keep_tagged_images=1, extra_image_references=extra, native_lifecycle_policy=NATIVE_POLICY
+    )
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+    summary = sweeper_for(
+        target,
+        settings,
+        logging.getLogger("test"),
+        dry_run=False,
+        cursor_parameter="/sweeper/cursor",
+    ).run()
+    assert summary.failures == 0
+    assert [r.policy_change for r in summary.results] == ["create"]
+
+    called = {
+        f"{service}:{operation}"
+        for service, operations in local_ecr.counter.by_service().items()
+        for operation in operations
+    }
+    assert {"ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy"} <= called
+    context = {
+        **cdk_json_context(),
+        "extraImageReferences": extra,
+        "nativeLifecyclePolicy": NATIVE_POLICY,
+    }
+    granted = granted_actions(synthesized_template(context))
+    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
+    assert granted <= called, f"granted but never called: {sorted(granted - called)}"

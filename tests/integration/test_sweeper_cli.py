@@ -141,8 +141,9 @@ def test_evaluate_reads_aws_cli_output_offline(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["expired"] == ["sha256:" + "b" * 64]
 
 
-def run_on_terminal(local_ecr: LocalEcr, answer: str) -> str:
-    """`ecr-sweeper sweep` on a pseudo-terminal, answering its confirmation prompt."""
+def run_on_terminal(local_ecr: LocalEcr, answer: str, *command: str) -> str:
+    """`ecr-sweeper sweep` (or `command`) on a pseudo-terminal, answering its confirmation
+    prompt."""
     import pty
     import select
 
@@ -150,7 +151,7 @@ def run_on_terminal(local_ecr: LocalEcr, answer: str) -> str:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     process = subprocess.Popen(
-        [str(CLI), "sweep", *target(local_ecr)],
+        [str(CLI), *(command or ("sweep",)), *target(local_ecr)],
         cwd=ROOT,
         env=environment,
         stdin=secondary,

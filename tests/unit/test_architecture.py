@@ -23,6 +23,7 @@ PURE_CORE = (
     "budget",
     "repository_sweep",
     "engine",
+    "native_policy",
 )
 """The decision core, and the engine that drives the registry port: no AWS SDK types."""
 RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools", "pydantic"}
