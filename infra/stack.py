@@ -15,6 +15,7 @@ from constructs import Construct
 
 from ecr_sweeper.settings import Settings
 from infra.config import cdk_json_context, settings_from_app
+from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction
 from infra.monitoring import SweeperMonitoring
 from infra.schedule import SweeperSchedule
@@ -36,8 +37,23 @@ class EcrSweeperStack(cdk.Stack):
         )
         self.settings = settings
         self.sweeper = SweeperFunction(self, "Sweeper", settings=settings)
+        self.fan_out = (
+            SweeperFanOut(
+                self,
+                "FanOut",
+                settings=settings,
+                role=self.sweeper.role,
+                log_group=self.sweeper.log_group,
+            )
+            if settings.fan_out
+            else None
+        )
         self.schedule = SweeperSchedule(
-            self, "Schedule", function=self.sweeper.function, settings=settings
+            self,
+            "Schedule",
+            function=self.sweeper.function,
+            settings=settings,
+            state_machine=self.fan_out.state_machine if self.fan_out else None,
         )
         self.monitoring = SweeperMonitoring(
             self,
@@ -52,6 +68,11 @@ class EcrSweeperStack(cdk.Stack):
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "subscribe more endpoints here"),
         }
+        if self.fan_out is not None:
+            outputs["StateMachineArn"] = (
+                self.fan_out.state_machine.state_machine_arn,
+                'start with {"dryRun": true} for a dry run',
+            )
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
 

@@ -37,3 +37,8 @@ SSM_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
 
 SSM_CURSOR_ACTIONS: tuple[str, ...] = ("ssm:GetParameter", "ssm:PutParameter")
 """Read and write the run cursor (where a run's time budget ran out), on that parameter only."""
+
+S3_RUN_OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:PutObject")
+S3_RUN_BUCKET_ACTIONS: tuple[str, ...] = ("s3:ListBucket",)
+"""The fan-out's run documents (settings: fanOut): read and write under runs/ of the run bucket,
+and list it (Summarize reads every batch's results)."""

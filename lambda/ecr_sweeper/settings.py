@@ -34,6 +34,10 @@ DEFAULT_MAX_CONCURRENCY = 16
 """Measured with `make bench`: at 50 ms a call, 16 workers sweep 200 x 500 images in a few seconds
 and halve down gracefully under throttling; more gains little and only invites throttling."""
 MAX_CONCURRENCY_LIMIT = 64
+FAN_OUT_BATCH_SIZE_LIMIT = 1000
+FAN_OUT_CONCURRENCY_LIMIT = 1000
+"""A Distributed Map runs at most 10,000 child executions at once; 1000 keeps the account's
+ECR throttling the bound, not the map."""
 _SCHEDULE = re.compile(
     r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\))$"
 )
@@ -205,6 +209,9 @@ class Settings:
     alarm_email: str | None = None
     storage_price_per_gb_month: float = 0.10
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    fan_out: bool = False
+    fan_out_batch_size: int = 50
+    fan_out_concurrency: int = 10
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
@@ -322,6 +329,15 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "max_concurrency": (
         _whole_number(1, MAX_CONCURRENCY_LIMIT),
         "ECR calls in flight at once (repositories and delete batches in parallel)",
+    ),
+    "fan_out": (_boolean, "sweep through a Step Functions Distributed Map instead of one Lambda"),
+    "fan_out_batch_size": (
+        _whole_number(1, FAN_OUT_BATCH_SIZE_LIMIT),
+        "repositories per child execution of the fan-out",
+    ),
+    "fan_out_concurrency": (
+        _whole_number(1, FAN_OUT_CONCURRENCY_LIMIT),
+        "child executions of the fan-out running at once (the Map's MaxConcurrency)",
     ),
 }
 _SPECS: dict[str, _Spec] = {

@@ -30,7 +30,7 @@ SERVICE_MODULES = {
     "ecr": "ecr",
     "ecs": "ecs",
     "lambda": "lambdas",
-    "s3": "extra_references",
+    "s3": "storage",
     "ssm": "parameters",
 }
 
@@ -78,6 +78,6 @@ def _calls_aws(module: str) -> bool:
 
 def test_exactly_one_module_talks_to_each_aws_service() -> None:
     talking = {module for module in MODULES if _calls_aws(module)}
-    assert talking == {"ecr", "ecs", "lambdas", "extra_references", "parameters"}
+    assert talking == {"ecr", "ecs", "lambdas", "storage", "parameters"}
     builders = [m for m in MODULES if "boto3.Session(" in (PACKAGE / f"{m}.py").read_text()]
     assert builders == ["aws"], "only aws.py builds clients"
