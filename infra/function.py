@@ -15,6 +15,7 @@ from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
 
 from ecr_sweeper import metrics_catalog, permissions
+from ecr_sweeper.accounts import ASSUME_ROLE_ACTIONS, role_arn
 from ecr_sweeper.extra_references import S3_PREFIX, SSM_PREFIX
 from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
@@ -112,22 +113,30 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
     """
     stack = cdk.Stack.of(scope)
 
-    def arn(service: str, resource: str, name: str, *, colon: bool = False) -> str:
+    def arn(
+        service: str, resource: str, name: str, *, colon: bool = False, region: str | None = None
+    ) -> str:
         """An ARN in this stack's partition, account and region (tokens, resolved at deploy)."""
         return stack.format_arn(
             service=service,
             resource=resource,
             resource_name=name,
+            region=region,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
             if colon
             else cdk.ArnFormat.SLASH_RESOURCE_NAME,
         )
 
+    def swept(service: str, resource: str, name: str, *, colon: bool = False) -> tuple[str, ...]:
+        """The ARN in every swept region (settings: regions; default this stack's own)."""
+        regions: list[str | None] = list(settings.regions) or [None]
+        return tuple(arn(service, resource, name, colon=colon, region=r) for r in regions)
+
     grants = [
         Grant(
             "SweepRepositories",
             tuple(sorted({*permissions.ECR_REPOSITORY_ACTIONS, *permissions.ECR_REGISTRY_ACTIONS})),
-            (arn("ecr", "repository", "*"),),
+            swept("ecr", "repository", "*"),
             _WHOLE_REGISTRY,
         )
     ]
@@ -139,7 +148,7 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             Grant(
                 "DescribeEcsTasksAndServices",
                 scoped,
-                (arn("ecs", "task", "*"), arn("ecs", "service", "*")),
+                (*swept("ecs", "task", "*"), *swept("ecs", "service", "*")),
                 _IN_USE_LOOKUP.format(what="ECS task and service"),
             )
         )
@@ -153,7 +162,7 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             Grant(
                 "GetFunctions",
                 scoped,
-                (arn("lambda", "function", "*", colon=True),),
+                swept("lambda", "function", "*", colon=True),
                 _IN_USE_LOOKUP.format(what="Lambda function"),
             )
         )
@@ -174,6 +183,17 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
                 "ReadExtraReferences",
                 permissions.SSM_EXTRA_REFERENCES_ACTIONS,
                 (arn("ssm", "parameter", name),),
+            )
+        )
+    if settings.accounts:
+        grants.append(
+            Grant(
+                "AssumeMemberRoles",
+                ASSUME_ROLE_ACTIONS,
+                tuple(
+                    role_arn(stack.partition, account, settings.cross_account_role_name)
+                    for account in settings.accounts
+                ),
             )
         )
     return [grant for grant in grants if grant.actions]

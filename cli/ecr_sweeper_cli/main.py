@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
+from ecr_sweeper import targets
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
@@ -19,6 +20,8 @@ from ecr_sweeper_cli import demo_cmd, emulator_cmd, evaluate_cmd
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+SINGLE_TARGET = ""
+"""The key of a single-target run's confirmed digests (results carry no target then)."""
 
 
 def _region(value: str) -> str:
@@ -130,9 +133,12 @@ def execute(
     args: argparse.Namespace,
     *,
     dry_run: bool,
-    approved: dict[str, frozenset[str]] | None = None,
+    approved: dict[str, dict[str, frozenset[str]]] | None = None,
 ) -> RunSummary:
-    """One run of the engine with the CLI's settings and AWS target."""
+    """One run of the engine with the CLI's settings and AWS target(s).
+
+    `approved`: per target label (None for a single target), the digests confirmed per
+    repository."""
     settings = load_settings(args.config, args.context)
     target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     if not target.has_credentials():
@@ -144,12 +150,22 @@ def execute(
     logger = logging.getLogger("ecr_sweeper.run")
     dry = dry_run or settings.dry_run
     budget = TimeBudget(args.time_budget) if args.time_budget else None
+    if targets.is_multi_target(settings):
+        return targets.sweep_targets(
+            target,
+            settings,
+            logger,
+            dry_run=dry,
+            approved=approved,
+            max_concurrency=args.concurrency,
+            budget=budget,
+        )
     return sweeper_for(
-        target,
+        target.in_region(next(iter(settings.regions), None)),
         settings,
         logger,
         dry_run=dry,
-        approved=approved,
+        approved=None if approved is None else approved.get(SINGLE_TARGET, {}),
         max_concurrency=args.concurrency,
         budget=budget,
     ).run()
@@ -191,11 +207,12 @@ def run_sweep(args: argparse.Namespace) -> int:
         if answer.strip().lower() != "yes":
             print("Nothing deleted.", file=sys.stderr)
             return EXIT_OK
-        approved = {
-            result.repository: frozenset(d.image.digest for d in result.plan.expired)
-            for result in preview.results
-            if result.plan is not None
-        }
+        approved: dict[str, dict[str, frozenset[str]]] = {}
+        for result in preview.results:
+            if result.plan is not None:
+                approved.setdefault(result.target or SINGLE_TARGET, {})[result.repository] = (
+                    frozenset(d.image.digest for d in result.plan.expired)
+                )
         return report(execute(args, dry_run=False, approved=approved), args.output)
     return report(execute(args, dry_run=False), args.output)
 

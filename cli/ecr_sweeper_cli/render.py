@@ -35,14 +35,16 @@ def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = T
     """Every decision with its reason, per repository, then the run's totals."""
     verb = "would delete" if summary.dry_run else "deleted"
     for result in summary.results:
-        title = f"[bold]{result.repository}[/bold] ({result.status})"
+        where = f"{result.target} " if result.target else ""
+        title = f"{where}[bold]{result.repository}[/bold] ({result.status})"
         if result.reason:
             title += f": {result.reason}"
         if result.plan is None or not result.plan.decisions:
             console.print(title)
             continue
         table = Table(title=title, title_justify="left", expand=False)
-        for column in ("action", "tags", "digest", "age", "size", "reason"):
+        columns = ("action", "tags", "digest", "age", "size", "reason")
+        for column in ("target", *columns) if result.target else columns:
             table.add_column(column, overflow="fold")
         for decision in result.plan.decisions:
             if decision.action is Action.KEEP and not show_kept:
@@ -51,6 +53,7 @@ def render_summary(console: Console, summary: RunSummary, *, show_kept: bool = T
             style = "red" if decision.action is Action.EXPIRE else "green"
             action = "delete" if decision.action is Action.EXPIRE else "keep"
             table.add_row(
+                *((result.target,) if result.target else ()),
                 f"[{style}]{action}[/{style}]",
                 ", ".join(image.tags) or "<untagged>",
                 image.digest.removeprefix("sha256:")[:12],

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_sweeper import budget
+from ecr_sweeper import budget, targets
 from ecr_sweeper import log_events as ev
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
@@ -56,17 +56,30 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     dry_run = requested_dry_run(event) or settings.dry_run
     logger.set_correlation_id(context.aws_request_id)
     logger.append_keys(**{ev.RUN_ID: context.aws_request_id, ev.DRY_RUN: dry_run})
-    sweeper = sweeper_for(
-        AwsTarget(),
-        settings,
-        logger,
-        dry_run=dry_run,
-        tracer=tracer,
-        run_id=context.aws_request_id,
-        budget=budget.for_lambda(context.get_remaining_time_in_millis()),
-        cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
-    )
-    summary = sweeper.run()
+    run_budget = budget.for_lambda(context.get_remaining_time_in_millis())
+    if targets.is_multi_target(settings):
+        summary = targets.sweep_targets(
+            AwsTarget(),
+            settings,
+            logger,
+            dry_run=dry_run,
+            tracer=tracer,
+            run_id=context.aws_request_id,
+            budget=run_budget,
+            partition=context.invoked_function_arn.split(":")[1],
+        )
+    else:
+        sweeper = sweeper_for(
+            AwsTarget(region=next(iter(settings.regions), None)),
+            settings,
+            logger,
+            dry_run=dry_run,
+            tracer=tracer,
+            run_id=context.aws_request_id,
+            budget=run_budget,
+            cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
+        )
+        summary = sweeper.run()
     publish_run_metrics(metrics, summary)
     result = summary.to_dict()
     logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})

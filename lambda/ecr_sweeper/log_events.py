@@ -22,6 +22,8 @@ REPOSITORY_UNFINISHED = "repository.unfinished"
 RUN_STARTED = "run.started"
 RUN_SUMMARY = "run.summary"
 CURSOR_UNAVAILABLE = "cursor.unavailable"
+TARGET_FAILED = "target.failed"
+"""A region or account that could not be swept at all (its role could not be assumed, ...)."""
 
 # Fields of the audit and summary records (camelCase, as in the run summary JSON).
 RUN_ID = "runId"
@@ -39,3 +41,4 @@ ERROR_CODE = "errorCode"
 BYTES_RECLAIMED = "bytesReclaimed"
 IMAGES_DELETED = "imagesDeleted"
 REPOSITORIES_SELECTED = "repositoriesSelected"
+TARGET = "target"

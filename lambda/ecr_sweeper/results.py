@@ -36,6 +36,8 @@ class RepositoryResult:
     delete_failures: list[DeleteFailure] = field(default_factory=list)
     kept_by_protection: Counter[str] = field(default_factory=Counter)
     plan: RepositoryPlan | None = None
+    target: str | None = None
+    """`account/region` when the run swept several targets (settings regions, accounts)."""
 
     @property
     def images_kept(self) -> int:
@@ -54,6 +56,8 @@ class RepositoryResult:
             "deleteFailures": [failure.to_dict() for failure in self.delete_failures],
             "keptByProtection": dict(sorted(self.kept_by_protection.items())),
         }
+        if self.target:
+            data["target"] = self.target
         if self.reason:
             data["reason"] = self.reason
         if self.error_code:

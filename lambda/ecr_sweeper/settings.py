@@ -45,6 +45,9 @@ _NAMESPACE = re.compile(r"^(?!AWS/)[A-Za-z0-9._/#:-]{1,255}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REPOSITORY_PATTERN = re.compile(r"^[a-z0-9._/*?-]+$")
 _TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.*?-]+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -95,6 +98,31 @@ def _patterns(shape: re.Pattern[str], what: str) -> Callable[[Any], tuple[str, .
                 value = [part.strip() for part in text.split(",") if part.strip()]
         if not isinstance(value, list) or not all(
             isinstance(item, str) and shape.fullmatch(item) for item in value
+        ):
+            raise _Invalid(accepted)
+        return tuple(value)
+
+    return parse
+
+
+def _list_of(shape: re.Pattern[str], what: str) -> Callable[[Any], tuple[str, ...]]:
+    accepted = f"a list of {what}, as a JSON array or comma-separated, without repeats"
+
+    def parse(value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = (
+                    json.loads(text)
+                    if text.startswith("[")
+                    else [p.strip() for p in text.split(",") if p.strip()]
+                )
+            except json.JSONDecodeError as error:
+                raise _Invalid(accepted) from error
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(item, str) and shape.fullmatch(item) for item in value)
+            or len(set(value)) != len(value)
         ):
             raise _Invalid(accepted)
         return tuple(value)
@@ -212,6 +240,9 @@ class Settings:
     fan_out: bool = False
     fan_out_batch_size: int = 50
     fan_out_concurrency: int = 10
+    regions: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    cross_account_role_name: str = "EcrSweeperMember"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
@@ -338,6 +369,18 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "fan_out_concurrency": (
         _whole_number(1, FAN_OUT_CONCURRENCY_LIMIT),
         "child executions of the fan-out running at once (the Map's MaxConcurrency)",
+    ),
+    "regions": (
+        _list_of(_REGION, "AWS regions such as us-east-1"),
+        "regions swept from one deployment (default: the deployment's own region)",
+    ),
+    "accounts": (
+        _list_of(_ACCOUNT, "12-digit AWS account ids"),
+        "accounts swept through crossAccountRoleName (default: the deployment's own account)",
+    ),
+    "cross_account_role_name": (
+        _matching(_ROLE_NAME, "an IAM role name: 1-64 of A-Z a-z 0-9 + = , . @ _ -"),
+        "the role the sweeper assumes in each of `accounts`",
     ),
 }
 _SPECS: dict[str, _Spec] = {
