@@ -27,6 +27,10 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_DIR = PROJECT_ROOT / "lambda"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
 
+SWEEPER_ROLE_PREFIX: Final = "ecr-sweeper-"
+"""With `accounts` set, the sweeper's role is named ecr-sweeper-<region>, so the member accounts'
+role can trust exactly it."""
+
 GENERATED_PARAMETER_NAME_BYTES: Final = 128
 """CloudFormation's generated SSM parameter names (CFN-<logical id>-<suffix>) stay below this."""
 
@@ -277,6 +281,9 @@ class SweeperFunction(Construct):
         self.role = iam.Role(
             self,
             "Role",
+            role_name=cdk.Fn.join("", [SWEEPER_ROLE_PREFIX, cdk.Aws.REGION])
+            if settings.accounts
+            else None,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ecr-sweeper Lambda: read and delete ECR images, write its own logs",
         )
@@ -333,23 +340,26 @@ class SweeperFunction(Construct):
 
         policy = self.role.node.try_find_child("DefaultPolicy")
         assert policy is not None, "the role's policy is created by add_to_policy above"
-        cdk.Validations.of(policy).acknowledge(*_wildcard_acknowledgments(self, self.grants))
+        cdk.Validations.of(policy).acknowledge(*wildcard_acknowledgments(self, self.grants))
         cdk.Validations.of(self.function).acknowledge(
             cdk.Acknowledgment(id="AwsSolutions-L1", reason=_ACK_RUNTIME)
         )
 
 
-def _wildcard_acknowledgments(scope: Construct, grants: list[Grant]) -> list[cdk.Acknowledgment]:
+def wildcard_acknowledgments(
+    scope: Construct, grants: list[Grant], *, tracing: bool = True
+) -> list[cdk.Acknowledgment]:
     """One IAM5 acknowledgment per wildcard resource, in the form cdk-nag reports it."""
     reasons: dict[str, list[str]] = {}
     for grant in grants:
         for resource in grant.resources:
             if "*" in resource and grant.wildcard_reason is not None:
                 reasons.setdefault(_nag_resource(scope, resource), []).append(grant.wildcard_reason)
-    xray = ", ".join(sorted(a for a in UNSCOPED_ACTIONS if a.startswith("xray:")))
-    reasons.setdefault("*", []).append(
-        f"{xray} (Lambda active tracing) support no resource-level permissions."
-    )
+    if tracing:
+        xray = ", ".join(sorted(a for a in UNSCOPED_ACTIONS if a.startswith("xray:")))
+        reasons.setdefault("*", []).append(
+            f"{xray} (Lambda active tracing) support no resource-level permissions."
+        )
     return [
         cdk.Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=" ".join(why))
         for resource, why in reasons.items()

@@ -17,6 +17,7 @@ from ecr_sweeper.settings import Settings
 from infra.config import cdk_json_context, settings_from_app
 from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction
+from infra.member import MEMBER_STACK_ID, EcrSweeperMemberStack
 from infra.monitoring import SweeperMonitoring
 from infra.schedule import SweeperSchedule
 
@@ -92,6 +93,8 @@ def build_app(
     app = cdk.App(context=context, outdir=outdir)
     settings = settings_from_app(app)
     stack = EcrSweeperStack(app, STACK_ID, settings=settings)
+    if settings.accounts:
+        EcrSweeperMemberStack(app, MEMBER_STACK_ID, settings=settings)
     add_compliance_checks(app)
     return app, stack
 

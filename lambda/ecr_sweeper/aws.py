@@ -46,6 +46,10 @@ class AwsTarget:
     def client(self, service: str) -> Any:
         return self._session().client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
 
+    def effective_region(self) -> str | None:
+        """The region the clients use: this target's, or boto3's default (AWS_REGION, ...)."""
+        return self.region or self._session().region_name
+
     def in_region(self, region: str | None) -> AwsTarget:
         """The same credentials and endpoint, another region (None: this one)."""
         return replace(self, region=region or self.region)

@@ -2,7 +2,8 @@
 per batch of repositories) and Summarize.
 
 Each run keeps its documents under `runs/<runId>/` in the run bucket: `run.json` (what List
-found), `in-use.json` (the images in use, read once by List and by every child), `manifest.json`
+found), `in-use/<account>/<region>.json` (each target's images in use, read once by List, then
+by every child of that target), `manifest.json`
 (the work items, when too many to travel inline) and `results/<batch>.json` (each child's
 per-repository results). State payloads carry only ids and counts, far below the 256 KB limit.
 
@@ -17,11 +18,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ecr_sweeper import log_events as ev
 from ecr_sweeper import planner, storage
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
-from ecr_sweeper.ecr import EcrRegistry
+from ecr_sweeper.ecr import EcrRegistry, error_code
 from ecr_sweeper.engine import EventLogger, Sweeper
 from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.model import Image
@@ -36,6 +39,7 @@ from ecr_sweeper.registry import (
 )
 from ecr_sweeper.results import FAILED, RepositoryResult, RunSummary
 from ecr_sweeper.settings import Settings
+from ecr_sweeper.targets import TargetSpec, is_multi_target, resolve, target_specs
 from ecr_sweeper.usage import UsageUnavailable, images_in_use
 
 BUCKET_VARIABLE = "SWEEPER_RUN_BUCKET"
@@ -46,7 +50,7 @@ INLINE_ITEMS_LIMIT = 40
 which the Distributed Map reads with its ItemReader."""
 
 RUN_DOCUMENT = "run.json"
-IN_USE_DOCUMENT = "in-use.json"
+IN_USE_FOLDER = "in-use/"
 MANIFEST_DOCUMENT = "manifest.json"
 RESULTS_FOLDER = "results/"
 RUNS_FOLDER = "runs/"
@@ -54,6 +58,11 @@ RUNS_FOLDER = "runs/"
 
 def run_prefix(run_id: str) -> str:
     return f"{RUNS_FOLDER}{run_id}/"
+
+
+def in_use_key(run_id: str, label: str) -> str:
+    """Where List puts one target's images in use (`label` is account/region)."""
+    return f"{run_prefix(run_id)}{IN_USE_FOLDER}{label}.json"
 
 
 class BatchError(ValueError):
@@ -94,7 +103,7 @@ def in_use_from_document(document: Any) -> tuple[InUse, str | None]:
             )
         uncertain = document["uncertain"]
     except (KeyError, TypeError, AttributeError) as error:
-        raise BatchError(f"{IN_USE_DOCUMENT}: malformed ({error!r})") from error
+        raise BatchError(f"in-use snapshot: malformed ({error!r})") from error
     return in_use, None if uncertain is None else str(uncertain)
 
 
@@ -105,6 +114,7 @@ def result_from_dict(data: dict[str, Any]) -> RepositoryResult:
     """A RepositoryResult from `RepositoryResult.to_dict()` (decisions and notes aside)."""
     return RepositoryResult(
         str(data["repository"]),
+        target=data.get("target"),
         status=str(data["status"]),
         reason=data.get("reason"),
         error_code=data.get("errorCode"),
@@ -132,7 +142,7 @@ def batches(repositories: Sequence[Repository], size: int) -> list[list[Reposito
 
 
 def list_work(
-    target: AwsTarget,
+    base: AwsTarget,
     settings: Settings,
     logger: EventLogger,
     *,
@@ -140,53 +150,65 @@ def list_work(
     dry_run: bool,
     bucket: str,
     started_at: datetime,
+    partition: str = "aws",
 ) -> dict[str, Any]:
-    """List the selected repositories, snapshot the images in use, and write the work items.
+    """List every target's selected repositories, snapshot each target's images in use, and
+    write the work items. Returns the state for the Map: the items inline, or the manifest's key.
 
-    Returns the state for the Map: the items inline, or the manifest's key.
+    A target that can't be listed (its role can't be assumed, ...) is recorded as failed; the
+    others go on.
     """
-    s3 = target.client("s3")
+    s3 = base.client("s3")
     prefix = run_prefix(run_id)
-    registry = EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(1))
+    own_region = base.effective_region()
     run: dict[str, Any] = {
         "runId": run_id,
         "dryRun": dry_run,
         "startedAt": started_at.isoformat(),
+        "multiTarget": is_multi_target(settings),
         "batches": [],
-        "listing": None,
+        "failures": [],
     }
-    try:
-        selected = [
-            r for r in registry.repositories() if planner.select_repository(r.name, settings)
-        ]
-    except RegistryError as error:
-        logger.error(
-            "could not list repositories",
-            extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: error.code},
-        )
-        run["listing"] = {"errorCode": error.code, "reason": str(error)}
-        selected = []
-    groups = batches(selected, settings.fan_out_batch_size)
-    run["batches"] = [[r.name for r in group] for group in groups]
-    if groups:
-        storage.write_json(
-            s3, bucket, prefix + IN_USE_DOCUMENT, _snapshot(settings, target, logger)
-        )
-    items = [
-        {
-            "runId": run_id,
-            "dryRun": dry_run,
-            "batch": number,
-            "repositories": [{"name": r.name, "arn": r.arn} for r in group],
-        }
-        for number, group in enumerate(groups)
-    ]
+    items: list[dict[str, Any]] = []
+    selected_count = 0
+    for spec in target_specs(settings):
+        label = spec.label(own_region)
+        try:
+            target = resolve(base, spec, settings, partition)
+            registry = EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(1))
+            selected = [
+                r for r in registry.repositories() if planner.select_repository(r.name, settings)
+            ]
+        except (RegistryError, ClientError, BotoCoreError) as failure:
+            code = failure.code if isinstance(failure, RegistryError) else error_code(failure)
+            logger.error(
+                f"could not list repositories of {label}: {code}",
+                extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: code, ev.TARGET: label},
+            )
+            run["failures"].append({"target": label, "errorCode": code, "reason": str(failure)})
+            continue
+        groups = batches(selected, settings.fan_out_batch_size)
+        if groups:
+            snapshot = _snapshot(settings, target, logger)
+            storage.write_json(s3, bucket, in_use_key(run_id, label), snapshot)
+        selected_count += len(selected)
+        for group in groups:
+            run["batches"].append({"target": label, "repositories": [r.name for r in group]})
+            items.append(
+                {
+                    "runId": run_id,
+                    "dryRun": dry_run,
+                    "batch": len(items),
+                    "target": {"account": spec.account, "region": spec.region, "label": label},
+                    "repositories": [{"name": r.name, "arn": r.arn} for r in group],
+                }
+            )
     storage.write_json(s3, bucket, prefix + RUN_DOCUMENT, run)
     logger.info(
-        f"listed {len(selected)} repositories in {len(items)} batches",
+        f"listed {selected_count} repositories in {len(items)} batches",
         extra={
             ev.EVENT: ev.RUN_STARTED,
-            ev.REPOSITORIES_SELECTED: len(selected),
+            ev.REPOSITORIES_SELECTED: selected_count,
             ev.RUN_ID: run_id,
         },
     )
@@ -248,20 +270,23 @@ class BatchRegistry:
         return self._registry.lowest_concurrency
 
 
-def parse_item(item: Any) -> tuple[str, bool, int, list[Repository]]:
-    """(run id, dry run, batch number, repositories) of a work item List wrote."""
+def parse_item(item: Any) -> tuple[str, bool, int, TargetSpec, str, list[Repository]]:
+    """(run id, dry run, batch number, target, its label, repositories) of a work item."""
     try:
         repositories = [Repository(str(r["name"]), str(r["arn"])) for r in item["repositories"]]
         run_id, dry_run, number = item["runId"], item["dryRun"], item["batch"]
+        where = item["target"]
+        spec = TargetSpec(where["account"], where["region"])
+        label = str(where["label"])
     except (KeyError, TypeError) as error:
         raise BatchError(f"work item: malformed ({error!r}); List writes the items") from error
     if not isinstance(run_id, str) or not isinstance(dry_run, bool) or not isinstance(number, int):
         raise BatchError("work item: runId, dryRun and batch must be a string, a bool and a number")
-    return run_id, dry_run, number, repositories
+    return run_id, dry_run, number, spec, label, repositories
 
 
 def sweep_batch(
-    target: AwsTarget,
+    base: AwsTarget,
     settings: Settings,
     logger: EventLogger,
     item: Any,
@@ -269,14 +294,20 @@ def sweep_batch(
     bucket: str,
     tracer: Any | None = None,
     budget: TimeBudget | None = None,
+    partition: str = "aws",
 ) -> dict[str, Any]:
-    """Sweep one work item's repositories; write their results to S3 and return only counts."""
-    run_id, dry_run, number, repositories = parse_item(item)
-    s3 = target.client("s3")
+    """Sweep one work item's repositories; write their results to S3 and return only counts.
+
+    A target whose role can't be assumed now fails the invocation: the Map retries it, then
+    Summarize reports the batch's repositories as failed.
+    """
+    run_id, dry_run, number, spec, label, repositories = parse_item(item)
+    s3 = base.client("s3")
     prefix = run_prefix(run_id)
     in_use, uncertain = in_use_from_document(
-        storage.read_json(s3, bucket, prefix + IN_USE_DOCUMENT)
+        storage.read_json(s3, bucket, in_use_key(run_id, label))
     )
+    target = resolve(base, spec, settings, partition)
 
     def snapshot() -> InUse:
         if uncertain is not None:
@@ -298,6 +329,9 @@ def sweep_batch(
         budget=budget,
     )
     summary = sweeper.run()
+    if is_multi_target(settings):
+        for result in summary.results:
+            result.target = label
     storage.write_json(
         s3,
         bucket,
@@ -334,11 +368,15 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
         dry_run=bool(run["dryRun"]),
         started_at=datetime.fromisoformat(run["startedAt"]),
     )
-    listing = run.get("listing")
-    if listing:
+    multi = bool(run["multiTarget"])
+    for failure in run["failures"]:
         summary.results.append(
             RepositoryResult(
-                "*", status=FAILED, reason=listing["reason"], error_code=listing["errorCode"]
+                "*",
+                status=FAILED,
+                reason=failure["reason"],
+                error_code=failure["errorCode"],
+                target=failure["target"] if multi else None,
             )
         )
     reported: dict[int, dict[str, Any]] = {}
@@ -346,7 +384,7 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
         document = storage.read_json(s3, bucket, key)
         reported[int(document["batch"])] = document
     lowest: list[int] = []
-    for number, names in enumerate(run["batches"]):
+    for number, batch in enumerate(run["batches"]):
         document = reported.get(number)
         if document is None:
             summary.results.extend(
@@ -355,14 +393,15 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
                     status=FAILED,
                     reason="its fan-out batch reported no result (the child execution failed)",
                     error_code="BatchFailed",
+                    target=batch["target"] if multi else None,
                 )
-                for name in names
+                for name in batch["repositories"]
             )
             continue
         summary.results.extend(result_from_dict(r) for r in document["results"])
         summary.throttled_calls += int(document["throttledCalls"])
         lowest.append(int(document["lowestConcurrency"]))
-    summary.results.sort(key=lambda r: r.repository)
+    summary.results.sort(key=lambda r: (r.target or "", r.repository))
     summary.lowest_concurrency = min(lowest, default=0)
     summary.finished_at = finished_at
     return summary

@@ -35,6 +35,11 @@ def _settings() -> Settings:
     return Settings.from_json(_environment(ENVIRONMENT_VARIABLE))
 
 
+def _partition(context: LambdaContext) -> str:
+    """aws, aws-cn, aws-us-gov, ...: from the function's own ARN."""
+    return context.invoked_function_arn.split(":")[1]
+
+
 def _run_id(event: Any) -> str:
     run_id = event.get("runId") if isinstance(event, dict) else None
     if not isinstance(run_id, str) or not run_id:
@@ -59,6 +64,7 @@ def list_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         dry_run=dry_run,
         bucket=_environment(fan_out.BUCKET_VARIABLE),
         started_at=datetime.now(UTC),
+        partition=_partition(context),
     )
 
 
@@ -78,6 +84,7 @@ def sweep_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         bucket=_environment(fan_out.BUCKET_VARIABLE),
         tracer=tracer,
         budget=budget.for_lambda(context.get_remaining_time_in_millis()),
+        partition=_partition(context),
     )
 
 

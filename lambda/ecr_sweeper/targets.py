@@ -91,7 +91,7 @@ def sweep_targets(
     )
     lowest: list[int] = []
     for spec in target_specs(settings):
-        label = spec.label(base.region)
+        label = spec.label(base.effective_region())
         results: list[RepositoryResult]
         try:
             target = resolve(base, spec, settings, partition)

@@ -352,3 +352,46 @@ def test_every_call_of_the_fan_out_is_granted_to_its_functions(
     assert fan_out_grants <= called
     # The cursor is the single Lambda's; the fan-out never resumes (it has no time limit).
     assert granted - called == {"ssm:GetParameter", "ssm:PutParameter"}
+
+
+def test_the_fan_out_sweeps_every_account_and_region(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_targets import MEMBER, OTHER_MEMBER, left
+    from test_targets import seed as seed_target
+
+    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+
+    deployed, _lambdas = machine
+    settings = Settings(
+        keep_tagged_images=2,
+        protect_lambda_images=False,
+        fan_out=True,
+        fan_out_batch_size=1,
+        regions=("us-east-1", "eu-west-1"),
+        accounts=(MEMBER, OTHER_MEMBER),
+    )
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    seed_target(local_ecr, monkeypatch, "web", account=MEMBER)
+    seed_target(local_ecr, monkeypatch, "api", account=MEMBER, region="eu-west-1")
+    seed_target(local_ecr, monkeypatch, "web", account=OTHER_MEMBER, region="eu-west-1")
+    # The second member's role can't be assumed when List lists its us-east-1 registry.
+    local_ecr.faults.throttle("AssumeRole", service="sts", on_calls=[3], code="AccessDenied")
+    described = run_machine(local_ecr, deployed, {})
+    assert described["status"] == "SUCCEEDED", described
+    logs = records(capsys.readouterr().out)[0]
+    (summary,) = [r for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY]
+    rows = [(r["target"], r["repository"], r["status"]) for r in summary["perRepository"]]
+    assert rows == [
+        (f"{MEMBER}/eu-west-1", "api", "swept"),
+        (f"{MEMBER}/us-east-1", "web", "swept"),
+        (f"{OTHER_MEMBER}/eu-west-1", "web", "swept"),
+        (f"{OTHER_MEMBER}/us-east-1", "*", "failed"),
+    ]
+    assert summary["imagesDeleted"] == 9 and summary["failures"] == 1
+    assert left(local_ecr, "web", account=MEMBER) == 2
+    assert left(local_ecr, "api", account=MEMBER, region="eu-west-1") == 2
+    assert left(local_ecr, "web", account=OTHER_MEMBER, region="eu-west-1") == 2
