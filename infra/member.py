@@ -35,6 +35,9 @@ class EcrSweeperMemberStack(cdk.Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any
     ) -> None:
+        # No assets and no bootstrap resources: the template deploys as it is, with `cdk deploy`
+        # into an account never bootstrapped, or as a StackSet across an organization.
+        kwargs.setdefault("synthesizer", cdk.BootstraplessSynthesizer())
         super().__init__(
             scope,
             construct_id,

@@ -111,6 +111,8 @@ def test_the_member_stack_role_reads_and_deletes_and_trusts_only_the_sweepers_ro
     }
     assert granted == expected
     assert template["Parameters"]["SweeperAccountId"]["AllowedPattern"] == "^[0-9]{12}$"
+    # StackSets-ready: no bootstrap version parameter or rule, no assets.
+    assert set(template["Parameters"]) == {"SweeperAccountId"} and "Rules" not in template
 
 
 def test_without_accounts_there_is_no_member_stack_and_no_assume_role() -> None:

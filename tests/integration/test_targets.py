@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from typing import Any
 
 import pytest
 from moto.sts.models import sts_backends
@@ -177,3 +178,55 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
     ]
     (document,) = records(capsys.readouterr().out)[1]
     assert document[metrics_catalog.IMAGES_DELETED] == [6]
+
+
+def test_every_call_in_a_member_account_is_granted_to_the_member_role(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import boto3
+    from test_iam_coverage import busy_registry
+
+    from infra import build_app
+    from infra.config import cdk_json_context
+    from infra.member import MEMBER_STACK_ID
+
+    with monkeypatch.context() as patch:
+        patch.setattr(local_ecr, "account_id", MEMBER)
+        member = local_ecr.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{MEMBER}:role/seed", RoleSessionName="seed"
+        )["Credentials"]
+        session = boto3.Session(
+            region_name=local_ecr.region,
+            aws_access_key_id=member["AccessKeyId"],
+            aws_secret_access_key=member["SecretAccessKey"],
+            aws_session_token=member["SessionToken"],
+        )
+        patch.setattr(local_ecr, "session", lambda: session)
+        local_ecr._session = None  # the seeding clients act in the member account
+        busy_registry(local_ecr, "ssm:/refs/in-use")
+    local_ecr._session = None
+    local_ecr.reset_counters()
+    settings = Settings(accounts=(MEMBER,), keep_tagged_images=1)
+    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    assert summary.failures == 0 and summary.total("images_deleted") == 3
+    called = {
+        f"{service}:{operation}"
+        for service, operations in local_ecr.counter.by_service().items()
+        for operation in operations
+        if service != "sts"
+    }
+    app, _stack = build_app(
+        {**cdk_json_context(), "accounts": json.dumps([MEMBER])}, outdir=str(tmp_path)
+    )
+    member_template = app.synth().get_stack_by_name(MEMBER_STACK_ID).template
+    granted = {
+        action
+        for resource in member_template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
+    assert granted <= called, f"granted but never called: {sorted(granted - called)}"
