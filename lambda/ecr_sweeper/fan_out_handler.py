@@ -15,7 +15,7 @@ from ecr_sweeper import log_events as ev
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.handler import EventError, requested_dry_run
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
-from ecr_sweeper.telemetry import publish_run_metrics
+from ecr_sweeper.telemetry import publish_run_metrics, publish_target_metrics
 
 logger = Logger()
 metrics = Metrics()
@@ -103,6 +103,7 @@ def summarize_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     )
     logger.append_keys(**{ev.RUN_ID: run_id, ev.DRY_RUN: summary.dry_run})
     publish_run_metrics(metrics, summary)
+    publish_target_metrics(summary)
     result = summary.to_dict()
     logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})
     return {key: value for key, value in result.items() if key != "perRepository"}

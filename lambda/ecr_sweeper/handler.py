@@ -14,7 +14,7 @@ from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
-from ecr_sweeper.telemetry import publish_run_metrics
+from ecr_sweeper.telemetry import publish_run_metrics, publish_target_metrics
 
 logger = Logger()
 metrics = Metrics()
@@ -81,6 +81,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
         summary = sweeper.run()
     publish_run_metrics(metrics, summary)
+    publish_target_metrics(summary)
     result = summary.to_dict()
     logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})
     return result

@@ -168,6 +168,7 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
     monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
     for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
         monkeypatch.delenv(name, raising=False)
     handler = importlib.reload(importlib.import_module("ecr_sweeper.handler"))
@@ -176,8 +177,24 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
         ("self/us-east-1", 3),
         ("self/eu-west-1", 3),
     ]
-    (document,) = records(capsys.readouterr().out)[1]
-    assert document[metrics_catalog.IMAGES_DELETED] == [6]
+    emf = records(capsys.readouterr().out)[1]
+    (run,) = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION not in doc]
+    by_target = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION in doc]
+    assert run[metrics_catalog.IMAGES_DELETED] == [6]
+    deleted = {
+        doc[metrics_catalog.TARGET_DIMENSION]: doc[metrics_catalog.IMAGES_DELETED]
+        for doc in by_target
+        if metrics_catalog.IMAGES_DELETED in doc
+    }
+    assert deleted == {"self/us-east-1": [3.0], "self/eu-west-1": [3.0]}
+    for doc in by_target:
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "EcrSweeper"
+        assert doc[metrics_catalog.MODE_DIMENSION] == metrics_catalog.MODE_LIVE
+        assert sorted(directive["Dimensions"][0]) >= [
+            metrics_catalog.MODE_DIMENSION,
+            metrics_catalog.TARGET_DIMENSION,
+        ] or set(directive["Dimensions"][0]) >= {"Mode", "Target"}
 
 
 def test_every_call_in_a_member_account_is_granted_to_the_member_role(
