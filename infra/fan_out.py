@@ -13,10 +13,13 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -318,6 +321,35 @@ class SweeperFanOut(Construct):
                 reason=_ACK_CHILD_EXECUTIONS,
             ),
         )
+
+    def add_failure_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """Executions that failed, timed out or were aborted (List or Summarize failed after
+        their retries): the run's metrics may be missing, so alarm on the execution itself."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "ExecutionsFailed",
+            alarm_description=(
+                "A fan-out execution failed, timed out or was aborted. Open it in the Step "
+                "Functions console (StateMachineArn output) to see which step failed and why."
+            ),
+            metric=cloudwatch.MathExpression(
+                expression="failed + timedOut + aborted",
+                using_metrics={
+                    "failed": self.state_machine.metric_failed(period=cdk.Duration.hours(1)),
+                    "timedOut": self.state_machine.metric_timed_out(period=cdk.Duration.hours(1)),
+                    "aborted": self.state_machine.metric_aborted(period=cdk.Duration.hours(1)),
+                },
+                period=cdk.Duration.hours(1),
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        action = cloudwatch_actions.SnsAction(topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        return alarm
 
 
 def _nag(scope: Construct, resource: str) -> str:

@@ -63,6 +63,8 @@ class EcrSweeperStack(cdk.Stack):
             log_group=self.sweeper.log_group,
             settings=settings,
         )
+        if self.fan_out is not None:
+            self.fan_out.add_failure_alarm(self.monitoring.topic)
         outputs = {
             "FunctionName": (self.sweeper.function.function_name, 'invoke with {"dryRun": true}'),
             "LogGroupName": (self.sweeper.log_group.log_group_name, "for Logs Insights queries"),

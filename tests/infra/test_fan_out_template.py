@@ -236,3 +236,22 @@ def test_each_fan_out_acknowledgment_matches_a_real_finding(
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synthesize({"fanOut": "true", "fanOutBatchSize": "25", "fanOutConcurrency": 7}, tmp_path)
     assert _nag_findings(tmp_path) == set(_acknowledgments(fan_out_app))
+
+
+def test_a_failed_execution_alarms_on_the_topic(fan_out_app: Synthesized) -> None:
+    machine_id, _ = fan_out_app.only("AWS::StepFunctions::StateMachine")
+    topic_id, _ = fan_out_app.only("AWS::SNS::Topic")
+    alarms = fan_out_app.resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 7
+    (alarm,) = [a for k, a in alarms.items() if "ExecutionsFailed" in k]
+    properties = alarm["Properties"]
+    names = {
+        m["MetricStat"]["Metric"]["MetricName"] for m in properties["Metrics"] if "MetricStat" in m
+    }
+    assert names == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for m in properties["Metrics"]:
+        if "MetricStat" in m:
+            (dimension,) = m["MetricStat"]["Metric"]["Dimensions"]
+            assert dimension["Value"] == {"Ref": machine_id}
+    assert properties["AlarmActions"] == [{"Ref": topic_id}]
+    assert properties["Threshold"] == 1
