@@ -395,3 +395,61 @@ def test_the_fan_out_sweeps_every_account_and_region(
     assert left(local_ecr, "web", account=MEMBER) == 2
     assert left(local_ecr, "api", account=MEMBER, region="eu-west-1") == 2
     assert left(local_ecr, "web", account=OTHER_MEMBER, region="eu-west-1") == 2
+
+
+def run_summary(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    (summary,) = [
+        r for r in records(capsys.readouterr().out)[0] if r.get(ev.EVENT) == ev.RUN_SUMMARY
+    ]
+    return summary
+
+
+def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_targets import left
+    from test_targets import seed as seed_target
+
+    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+
+    deployed, _lambdas = machine
+    settings = Settings(keep_tagged_images=2, protect_lambda_images=False, fan_out=True)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    seed_target(local_ecr, monkeypatch, "web")  # v0..v3 and one old untagged image
+    seed_target(local_ecr, monkeypatch, "api")
+    ecs = local_ecr.client("ecs")
+    ecs.create_cluster(clusterName="prod")
+    definition = ecs.register_task_definition(
+        family="web",
+        containerDefinitions=[
+            {
+                "name": "web",
+                "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web:v0",
+                "memory": 64,
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.run_task(cluster="prod", taskDefinition=definition, launchType="FARGATE")
+
+    # The in-use sources can't be read: List records it, and no child deletes anything.
+    local_ecr.faults.error(500, "ListClusters", service="ecs")
+    assert run_machine(local_ecr, deployed, {})["status"] == "SUCCEEDED"
+    (summary,) = [
+        r for r in records(capsys.readouterr().out)[0] if r.get(ev.EVENT) == ev.RUN_SUMMARY
+    ]
+    assert summary["imagesDeleted"] == 0 and summary["repositoriesUncertain"] == 2
+    assert left(local_ecr, "web") == 5 and left(local_ecr, "api") == 5
+
+    # Readable again: web:v0, in use by the task, is kept by every child that sees web.
+    local_ecr.faults.clear()
+    assert run_machine(local_ecr, deployed, {})["status"] == "SUCCEEDED"
+    (summary,) = [
+        r for r in records(capsys.readouterr().out)[0] if r.get(ev.EVENT) == ev.RUN_SUMMARY
+    ]
+    assert summary["keptByProtection"] == {"in-use": 1}
+    assert summary["imagesDeleted"] == 5  # web: v1 and the untagged one; api: v0, v1, untagged
+    tags = sorted(t for tags in remaining(local_ecr, "web").values() for t in tags)
+    assert tags == ["v0", "v2", "v3"]
