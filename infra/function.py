@@ -16,6 +16,7 @@ from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
 
 from ecr_sweeper import permissions
+from ecr_sweeper.accounts import ASSUME_ROLE_ACTIONS, role_arn
 from ecr_sweeper.extra_references import S3_PREFIX, SSM_PREFIX
 from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.settings import (
@@ -31,6 +32,10 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_DIR = PROJECT_ROOT / "lambda"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
+
+SWEEPER_ROLE_PREFIX: Final = "ecr-sweeper-"
+"""With `accounts` set, the sweeper's role is named ecr-sweeper-<region>, so the member accounts'
+role can trust exactly it."""
 
 SDK_LAYER_DIR = PROJECT_ROOT / "build" / "sdk-layer"
 """The pinned AWS SDK (requirements-lambda.txt) as a layer folder, built by `make install` with
@@ -127,16 +132,24 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
     """
     stack = cdk.Stack.of(scope)
 
-    def arn(service: str, resource: str, name: str, *, colon: bool = False) -> str:
+    def arn(
+        service: str, resource: str, name: str, *, colon: bool = False, region: str | None = None
+    ) -> str:
         """An ARN in this stack's partition, account and region (tokens, resolved at deploy)."""
         return stack.format_arn(
             service=service,
             resource=resource,
             resource_name=name,
+            region=region,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
             if colon
             else cdk.ArnFormat.SLASH_RESOURCE_NAME,
         )
+
+    def swept(service: str, resource: str, name: str, *, colon: bool = False) -> tuple[str, ...]:
+        """The ARN in every swept region (settings: regions; default this stack's own)."""
+        regions: list[str | None] = list(settings.regions) or [None]
+        return tuple(arn(service, resource, name, colon=colon, region=r) for r in regions)
 
     grants = [
         Grant(
@@ -149,7 +162,7 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
                     }
                 )
             ),
-            (arn("ecr", "repository", "*"),),
+            swept("ecr", "repository", "*"),
             _WHOLE_REGISTRY,
         )
     ]
@@ -159,7 +172,7 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             Grant(
                 "EnforceLifecyclePolicies",
                 permissions.ECR_NATIVE_POLICY_ACTIONS,
-                (arn("ecr", "repository", "*"),),
+                swept("ecr", "repository", "*"),
                 _WHOLE_REGISTRY,
             )
         )
@@ -177,7 +190,7 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
         Grant(
             "DescribeEcsTasksAndServices",
             scoped,
-            (arn("ecs", "task", "*"), arn("ecs", "service", "*")),
+            (*swept("ecs", "task", "*"), *swept("ecs", "service", "*")),
             _IN_USE_LOOKUP.format(what="ECS task and service"),
         )
     )
@@ -186,14 +199,14 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             "ListEventRules",
             "ReadEventRuleTargets",
             permissions.EVENTS_ACTIONS,
-            (arn("events", "rule", "*"),),
+            swept("events", "rule", "*"),
             "EventBridge rule",
         )
         grants += _split_grant(
             "ListSchedules",
             "GetSchedules",
             permissions.SCHEDULER_ACTIONS,
-            (arn("scheduler", "schedule", "*"),),
+            swept("scheduler", "schedule", "*"),
             "EventBridge Scheduler schedule",
         )
     if settings.protect_batch_images:
@@ -210,7 +223,7 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
             Grant(
                 "GetFunctions",
                 scoped,
-                (arn("lambda", "function", "*", colon=True),),
+                swept("lambda", "function", "*", colon=True),
                 _IN_USE_LOOKUP.format(what="Lambda function"),
             )
         )
@@ -239,6 +252,17 @@ def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
                 "DecryptExtraReferences",
                 permissions.KMS_EXTRA_REFERENCES_ACTIONS,
                 (settings.extra_image_references_kms_key_arn,),
+            )
+        )
+    if settings.accounts:
+        grants.append(
+            Grant(
+                "AssumeMemberRoles",
+                ASSUME_ROLE_ACTIONS,
+                tuple(
+                    role_arn(stack.partition, account, settings.cross_account_role_name)
+                    for account in settings.accounts
+                ),
             )
         )
     return [grant for grant in grants if grant.actions]
@@ -336,6 +360,9 @@ class SweeperFunction(Construct):
         self.role = iam.Role(
             self,
             "Role",
+            role_name=cdk.Fn.join("", [SWEEPER_ROLE_PREFIX, cdk.Aws.REGION])
+            if settings.accounts
+            else None,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ecr-sweeper Lambda: read and delete ECR images, write its own logs",
         )
@@ -409,23 +436,26 @@ class SweeperFunction(Construct):
 
         policy = self.role.node.try_find_child("DefaultPolicy")
         assert policy is not None, "the role's policy is created by add_to_policy above"
-        cdk.Validations.of(policy).acknowledge(*_wildcard_acknowledgments(self, self.grants))
+        cdk.Validations.of(policy).acknowledge(*wildcard_acknowledgments(self, self.grants))
         cdk.Validations.of(self.function).acknowledge(
             cdk.Acknowledgment(id="AwsSolutions-L1", reason=_ACK_RUNTIME)
         )
 
 
-def _wildcard_acknowledgments(scope: Construct, grants: list[Grant]) -> list[cdk.Acknowledgment]:
+def wildcard_acknowledgments(
+    scope: Construct, grants: list[Grant], *, tracing: bool = True
+) -> list[cdk.Acknowledgment]:
     """One IAM5 acknowledgment per wildcard resource, in the form cdk-nag reports it."""
     reasons: dict[str, list[str]] = {}
     for grant in grants:
         for resource in grant.resources:
             if "*" in resource and grant.wildcard_reason is not None:
                 reasons.setdefault(_nag_resource(scope, resource), []).append(grant.wildcard_reason)
-    xray = ", ".join(sorted(a for a in UNSCOPED_ACTIONS if a.startswith("xray:")))
-    reasons.setdefault("*", []).append(
-        f"{xray} (Lambda active tracing) support no resource-level permissions."
-    )
+    if tracing:
+        xray = ", ".join(sorted(a for a in UNSCOPED_ACTIONS if a.startswith("xray:")))
+        reasons.setdefault("*", []).append(
+            f"{xray} (Lambda active tracing) support no resource-level permissions."
+        )
     return [
         cdk.Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=" ".join(why))
         for resource, why in reasons.items()

@@ -1,4 +1,5 @@
-"""The nightly trigger: an EventBridge Scheduler schedule invoking the sweeper Lambda.
+"""The nightly trigger: an EventBridge Scheduler schedule invoking the sweeper Lambda (or, with
+fanOut, starting the fan-out state machine).
 
 Written with the L1 CfnSchedule and an explicit role: the L2 Lambda target also grants
 `<function>:*` (every version and alias), and the schedule only ever invokes the function itself.
@@ -13,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ecr_sweeper.settings import Settings
@@ -63,7 +65,10 @@ class SweeperSchedule(Construct):
         function: lambda_.IFunction,
         settings: Settings,
         dead_letter_queue: sqs.IQueue | None = None,
+        state_machine: sfn.IStateMachine | None = None,
     ) -> None:
+        """With `state_machine` (settings: fanOut) the schedule starts it instead of invoking
+        the function; the role may then do only that."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.role = iam.Role(
@@ -84,13 +89,24 @@ class SweeperSchedule(Construct):
                 },
             ),
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="InvokeSweeper",
-                actions=["lambda:InvokeFunction"],
-                resources=[function.function_arn],
+        if state_machine is None:
+            target_arn = function.function_arn
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="InvokeSweeper",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[function.function_arn],
+                )
             )
-        )
+        else:
+            target_arn = state_machine.state_machine_arn
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="StartFanOut",
+                    actions=["states:StartExecution"],
+                    resources=[state_machine.state_machine_arn],
+                )
+            )
         dead_letter_config = None
         if dead_letter_queue is not None:
             self.role.add_to_policy(
@@ -112,7 +128,7 @@ class SweeperSchedule(Construct):
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             state="ENABLED",
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn,
+                arn=target_arn,
                 role_arn=self.role.role_arn,
                 input=json.dumps(SCHEDULE_INPUT),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(

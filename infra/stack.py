@@ -15,7 +15,9 @@ from constructs import Construct
 
 from ecr_sweeper.settings import Settings
 from infra.config import cdk_json_context, settings_from_app
+from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction
+from infra.member import MEMBER_STACK_ID, EcrSweeperMemberStack
 from infra.monitoring import SweeperMonitoring
 from infra.schedule import FailedSweepsQueue, SweeperSchedule
 
@@ -39,12 +41,25 @@ class EcrSweeperStack(cdk.Stack):
         self.sweeper = SweeperFunction(
             self, "Sweeper", settings=settings, dead_letter_queue=self.failed_sweeps.queue
         )
+        self.fan_out = (
+            SweeperFanOut(
+                self,
+                "FanOut",
+                settings=settings,
+                role=self.sweeper.role,
+                log_group=self.sweeper.log_group,
+                sdk_layer=self.sweeper.sdk_layer,
+            )
+            if settings.fan_out
+            else None
+        )
         self.schedule = SweeperSchedule(
             self,
             "Schedule",
             function=self.sweeper.function,
             settings=settings,
             dead_letter_queue=self.failed_sweeps.queue,
+            state_machine=self.fan_out.state_machine if self.fan_out else None,
         )
         self.monitoring = SweeperMonitoring(
             self,
@@ -54,6 +69,8 @@ class EcrSweeperStack(cdk.Stack):
             settings=settings,
             failed_sweeps=self.failed_sweeps.queue,
         )
+        if self.fan_out is not None:
+            self.fan_out.add_failure_alarm(self.monitoring.topic)
         outputs = {
             "FunctionName": (self.sweeper.function.function_name, 'invoke with {"dryRun": true}'),
             "LogGroupName": (self.sweeper.log_group.log_group_name, "for Logs Insights queries"),
@@ -64,6 +81,11 @@ class EcrSweeperStack(cdk.Stack):
                 "sweeps that never ran (schedule not delivered, throttled, failed)",
             ),
         }
+        if self.fan_out is not None:
+            outputs["StateMachineArn"] = (
+                self.fan_out.state_machine.state_machine_arn,
+                'start with {"dryRun": true} for a dry run',
+            )
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
 
@@ -83,6 +105,8 @@ def build_app(
     app = cdk.App(context=context, outdir=outdir)
     settings = settings_from_app(app)
     stack = EcrSweeperStack(app, STACK_ID, settings=settings)
+    if settings.accounts:
+        EcrSweeperMemberStack(app, MEMBER_STACK_ID, settings=settings)
     add_compliance_checks(app)
     return app, stack
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
+from ecr_sweeper import targets
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
@@ -34,6 +35,8 @@ from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
 from ecr_sweeper_cli.progress import progress_display
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+SINGLE_TARGET = ""
+"""The key of a single-target run's confirmed digests (results carry no target then)."""
 
 
 def _region(value: str) -> str:
@@ -171,10 +174,13 @@ def execute(
     args: argparse.Namespace,
     *,
     dry_run: bool,
-    approved: dict[str, frozenset[str]] | None = None,
+    approved: dict[str, dict[str, frozenset[str]]] | None = None,
     settings: Settings | None = None,
 ) -> RunSummary:
-    """One run of the engine with the CLI's settings and AWS target."""
+    """One run of the engine with the CLI's settings and AWS target(s).
+
+    `approved`: per target label (SINGLE_TARGET for a single target), the digests confirmed per
+    repository."""
     settings = settings or run_settings(args)
     target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     if not target.has_credentials():
@@ -187,12 +193,22 @@ def execute(
     dry = dry_run or settings.dry_run
     budget = TimeBudget(args.time_budget) if args.time_budget else None
     with progress_display(RUN_LOGGER, dry_run=dry):
+        if targets.is_multi_target(settings):
+            return targets.sweep_targets(
+                target,
+                settings,
+                logger,
+                dry_run=dry,
+                approved=approved,
+                max_concurrency=args.concurrency,
+                budget=budget,
+            )
         return sweeper_for(
-            target,
+            target.in_region(next(iter(settings.regions), None)),
             settings,
             logger,
             dry_run=dry,
-            approved=approved,
+            approved=None if approved is None else approved.get(SINGLE_TARGET, {}),
             max_concurrency=args.concurrency,
             budget=budget,
         ).run()
@@ -244,11 +260,14 @@ def run_sweep(args: argparse.Namespace) -> int:
         if answer.strip().lower() != "yes":
             print("Nothing deleted.", file=sys.stderr)
             return EXIT_OK
-        approved = {
-            result.repository: frozenset(d.image.digest for d in result.plan.expired)
-            for result in preview.results
-            if result.plan is not None
-        }
+        approved: dict[str, dict[str, frozenset[str]]] = {}
+        for result in preview.results:
+            if result.plan is not None:
+                approved.setdefault(result.target or SINGLE_TARGET, {})[result.repository] = (
+                    frozenset(
+                        d.image.digest for d in (*result.plan.expired, *result.plan.transitioned)
+                    )
+                )
         summary = execute(args, dry_run=False, approved=approved, settings=settings)
         return report(summary, args.output, settings, details=args.details)
     settings = run_settings(args)

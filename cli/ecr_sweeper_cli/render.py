@@ -148,7 +148,7 @@ def render_run(
         for repository in busy:
             kept = kept_by_reason(repository)
             table.add_row(
-                repository["repository"],
+                _name(repository),
                 str(repository.get("imagesScanned", 0)),
                 str(_to_delete(repository, dry_run)),
                 *(str(count) if count else "-" for count in kept.values()),
@@ -159,7 +159,7 @@ def render_run(
     elif title:
         console.print(title)
     if idle:
-        names = ", ".join(r["repository"] for r in idle[:FOLDED_NAMES])
+        names = ", ".join(_name(r) for r in idle[:FOLDED_NAMES])
         more = f" and {len(idle) - FOLDED_NAMES} more" if len(idle) > FOLDED_NAMES else ""
         images = sum(int(r.get("imagesScanned", 0)) for r in idle)
         console.print(
@@ -178,6 +178,12 @@ def render_run(
             )
     _totals(console, data, price_per_gb_month=price_per_gb_month)
     _chart(console, busy, dry_run)
+
+
+def _name(repository: Mapping[str, Any]) -> str:
+    """The repository, after its target (account/region) when the run swept several."""
+    target = repository.get("target")
+    return f"{target} {repository['repository']}" if target else str(repository["repository"])
 
 
 def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: float) -> None:
@@ -246,19 +252,22 @@ def _chart(console: Console, busy: Sequence[Mapping[str, Any]], dry_run: bool) -
 def render_details(console: Console, summary: RunSummary) -> None:
     """Every decision with its reason, one table per repository."""
     for result in summary.results:
-        title = f"[bold]{result.repository}[/bold] ({result.status})"
+        where = f"{result.target} " if result.target else ""
+        title = f"{where}[bold]{result.repository}[/bold] ({result.status})"
         if result.reason:
             title += f": {result.reason}"
         if result.plan is None or not result.plan.decisions:
             console.print(title)
             continue
         table = Table(title=title, title_justify="left", expand=False)
-        for column in ("action", "tags", "digest", "age", "size", "reason"):
+        columns = ("action", "tags", "digest", "age", "size", "reason")
+        for column in ("target", *columns) if result.target else columns:
             table.add_column(column, overflow="fold")
         for decision in result.plan.decisions:
             image = decision.image
             style, action = _SHOWN[decision.action]
             table.add_row(
+                *((result.target,) if result.target else ()),
                 f"[{style}]{action}[/{style}]",
                 ", ".join(image.tags) or "<untagged>",
                 image.digest.removeprefix("sha256:")[:12],

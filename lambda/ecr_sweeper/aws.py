@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -13,6 +13,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.parsers import JSONParser, ResponseParserFactory
 
+from ecr_sweeper import accounts
 from ecr_sweeper.ecr import RETRY_CONFIG
 
 
@@ -23,15 +24,41 @@ class AwsTarget:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    credentials: accounts.Credentials | None = None
+    """Temporary credentials of a role assumed in another account (settings: accounts)."""
+
+    def _session(self, core: Any = None) -> boto3.Session:
+        if self.credentials is None:
+            return boto3.Session(
+                profile_name=self.profile, region_name=self.region, botocore_session=core
+            )
+        return boto3.Session(
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            aws_session_token=self.credentials.session_token,
+            region_name=self.region,
+            botocore_session=core,
+        )
 
     def has_credentials(self) -> bool:
         """Whether boto3 finds credentials (environment, profile, instance role, ...)."""
-        session = boto3.Session(profile_name=self.profile, region_name=self.region)
-        return session.get_credentials() is not None
+        return self._session().get_credentials() is not None
 
     def client(self, service: str) -> Any:
-        session = boto3.Session(profile_name=self.profile, region_name=self.region)
-        return session.client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+        return self._session().client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+
+    def effective_region(self) -> str | None:
+        """The region the clients use: this target's, or boto3's default (AWS_REGION, ...)."""
+        return self.region or self._session().region_name
+
+    def in_region(self, region: str | None) -> AwsTarget:
+        """The same credentials and endpoint, another region (None: this one)."""
+        return replace(self, region=region or self.region)
+
+    def assuming(self, role_arn: str, session_name: str) -> AwsTarget:
+        """A target whose clients act as `role_arn`, assumed with this target's credentials."""
+        credentials = accounts.assume_role(self.client("sts"), role_arn, session_name)
+        return replace(self, profile=None, credentials=credentials)
 
     def registry_client(self) -> Any:
         """The ECR client the sweep runs on, tuned for listing 100,000 images.
@@ -42,9 +69,7 @@ class AwsTarget:
         """
         core = botocore.session.get_session()
         core.register_component("response_parser_factory", _PlainJsonParsers())
-        session = boto3.Session(
-            profile_name=self.profile, region_name=self.region, botocore_session=core
-        )
+        session = self._session(core)
         config = RETRY_CONFIG.merge(Config(parameter_validation=False))
         return session.client("ecr", endpoint_url=self.endpoint_url, config=config)
 

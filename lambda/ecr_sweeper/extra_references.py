@@ -1,5 +1,4 @@
-"""The one module that talks to S3, and reads SSM documents through `parameters`: extra image
-references.
+"""Extra image references, read from S3 through `storage` or from SSM through `parameters`.
 
 For EKS or anything else the sweeper can't see, settings name a JSON document (an S3 object or an
 SSM parameter) listing image references that must be kept:
@@ -13,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ecr_sweeper import storage
 from ecr_sweeper.parameters import read_parameter
 from ecr_sweeper.references import looks_like_ecr
 
@@ -52,12 +52,10 @@ def read_document(location: str, client_for: Any) -> str:
     """Fetch the document text; `client_for(service)` builds the boto3 client."""
     if location.startswith(S3_PREFIX):
         bucket, _, key = location[len(S3_PREFIX) :].partition("/")
-        body = client_for("s3").get_object(Bucket=bucket, Key=key)["Body"]
-        data = body.read()
         try:
-            return str(data.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise ExtraReferencesError(f"{location}: not UTF-8 text ({error})") from error
+            return storage.read_text(client_for("s3"), bucket, key)
+        except storage.StorageError as error:
+            raise ExtraReferencesError(str(error)) from error
     return read_parameter(client_for("ssm"), location[len(SSM_PREFIX) :])
 
 

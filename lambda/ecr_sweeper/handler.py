@@ -8,13 +8,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_sweeper import budget, sdk_check
+from ecr_sweeper import budget, sdk_check, targets
 from ecr_sweeper import log_events as ev
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
-from ecr_sweeper.telemetry import publish_run_metrics
+from ecr_sweeper.telemetry import publish_run_metrics, publish_target_metrics
 
 logger = Logger()
 metrics = Metrics()
@@ -91,19 +91,34 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(**{ev.RUN_ID: context.aws_request_id, ev.DRY_RUN: dry_run})
     if sdk_problem:
         logger.error(sdk_problem, extra={ev.EVENT: ev.SDK_UNSUPPORTED, ev.REASON: sdk_problem})
-    sweeper = sweeper_for(
-        AwsTarget(),
-        settings,
-        logger,
-        dry_run=dry_run,
-        tracer=tracer,
-        run_id=context.aws_request_id,
-        budget=budget.for_lambda(context.get_remaining_time_in_millis()),
-        cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
-        uncertain=sdk_problem,
-    )
-    summary = sweeper.run()
+    run_budget = budget.for_lambda(context.get_remaining_time_in_millis())
+    if targets.is_multi_target(settings):
+        summary = targets.sweep_targets(
+            AwsTarget(),
+            settings,
+            logger,
+            dry_run=dry_run,
+            tracer=tracer,
+            run_id=context.aws_request_id,
+            budget=run_budget,
+            partition=context.invoked_function_arn.split(":")[1],
+            uncertain=sdk_problem,
+        )
+    else:
+        sweeper = sweeper_for(
+            AwsTarget(region=next(iter(settings.regions), None)),
+            settings,
+            logger,
+            dry_run=dry_run,
+            tracer=tracer,
+            run_id=context.aws_request_id,
+            budget=run_budget,
+            cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
+            uncertain=sdk_problem,
+        )
+        summary = sweeper.run()
     publish_run_metrics(metrics, summary)
+    publish_target_metrics(summary)
     result = summary.to_dict()
     logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})
     return result

@@ -28,6 +28,8 @@ CURSOR_UNAVAILABLE = "cursor.unavailable"
 POLICY_APPLIED = "policy.applied"
 POLICY_WOULD_APPLY = "policy.wouldApply"
 POLICY_FAILED = "policy.failed"
+TARGET_FAILED = "target.failed"
+"""A region or account that could not be swept at all (its role could not be assumed, ...)."""
 
 # Fields of the audit and summary records (camelCase, as in the run summary JSON).
 RUN_ID = "runId"
@@ -47,3 +49,4 @@ IMAGES_DELETED = "imagesDeleted"
 REPOSITORIES_SELECTED = "repositoriesSelected"
 POLICY_CHANGE = "change"
 PREVIOUS_POLICY_SHA256 = "previousPolicySha256"
+TARGET = "target"

@@ -14,6 +14,8 @@ SERVICE = "ecr-sweeper"
 MODE_DIMENSION = "Mode"
 MODE_LIVE = "Live"
 MODE_DRY_RUN = "DryRun"
+TARGET_DIMENSION = "Target"
+"""With several regions or accounts, a few per-target series carry `account/region` here."""
 """Dry runs emit the same metrics under Mode=DryRun, so they never inflate live figures."""
 
 REPOSITORIES_SCANNED = "RepositoriesScanned"

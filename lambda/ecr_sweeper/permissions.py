@@ -73,3 +73,8 @@ KMS_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("kms:Decrypt",)
 """Decrypt the extra references document (a SecureString parameter or an SSE-KMS object) with
 the one key the settings name (extraImageReferencesKmsKeyArn). S3 and SSM call KMS on the
 function's behalf, so the code itself never calls it."""
+
+S3_RUN_OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:PutObject")
+S3_RUN_BUCKET_ACTIONS: tuple[str, ...] = ("s3:ListBucket",)
+"""The fan-out's run documents (settings: fanOut): read and write under runs/ of the run bucket,
+and list it (Summarize reads every batch's results)."""

@@ -43,6 +43,8 @@ class RepositoryResult:
     plan: RepositoryPlan | None = None
     policy_change: str | None = None
     """What nativeLifecyclePolicy enforcement did here (native_policy.CHANGES), if it is set."""
+    target: str | None = None
+    """`account/region` when the run swept several targets (settings regions, accounts)."""
 
     @property
     def images_kept(self) -> int:
@@ -64,6 +66,8 @@ class RepositoryResult:
             "deleteFailures": [failure.to_dict() for failure in self.delete_failures],
             "keptByProtection": dict(sorted(self.kept_by_protection.items())),
         }
+        if self.target:
+            data["target"] = self.target
         if self.reason:
             data["reason"] = self.reason
         if self.error_code:

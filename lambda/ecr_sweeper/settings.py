@@ -52,6 +52,10 @@ DEFAULT_MAX_CONCURRENCY = 16
 """Measured with `make bench`: at 50 ms a call, 16 workers sweep 200 x 500 images in a few seconds
 and halve down gracefully under throttling; more gains little and only invites throttling."""
 MAX_CONCURRENCY_LIMIT = 64
+FAN_OUT_BATCH_SIZE_LIMIT = 1000
+FAN_OUT_CONCURRENCY_LIMIT = 1000
+"""A Distributed Map runs at most 10,000 child executions at once; 1000 keeps the account's
+ECR throttling the bound, not the map."""
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _RATE = re.compile(r"^rate\(([1-9][0-9]{0,8}) (minutes?|hours?|days?)\)$")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -61,6 +65,9 @@ _NOT_ZONES = frozenset({"Factory", "localtime", "posixrules", "leapseconds", "le
 _NAMESPACE = re.compile(r"^(?!AWS/)[A-Za-z0-9._/#:-]{1,255}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REPOSITORY_PATTERN = re.compile(r"^[a-z0-9._/*?-]+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
 _TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.*?-]+$")
 _KMS_KEY_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:key/"
@@ -149,6 +156,31 @@ _SCHEDULE_ACCEPTED = (
     "'cron(0 3 * * ? *)', or 'rate(VALUE UNIT)' with a singular unit for 1 and a plural one "
     "otherwise, e.g. 'rate(1 day)', 'rate(12 hours)'"
 )
+
+
+def _list_of(shape: re.Pattern[str], what: str) -> Callable[[Any], tuple[str, ...]]:
+    accepted = f"a list of {what}, as a JSON array or comma-separated, without repeats"
+
+    def parse(value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = (
+                    json.loads(text)
+                    if text.startswith("[")
+                    else [p.strip() for p in text.split(",") if p.strip()]
+                )
+            except json.JSONDecodeError as error:
+                raise _Invalid(accepted) from error
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(item, str) and shape.fullmatch(item) for item in value)
+            or len(set(value)) != len(value)
+        ):
+            raise _Invalid(accepted)
+        return tuple(value)
+
+    return parse
 
 
 def _schedule(value: Any) -> str:
@@ -354,6 +386,12 @@ class Settings:
     archive_storage_price_per_gb_month: float = ARCHIVE_STORAGE_PRICE_PER_GB_MONTH
     native_lifecycle_policy: dict[str, Any] | None = None
     sweep_images: bool = True
+    fan_out: bool = False
+    fan_out_batch_size: int = 50
+    fan_out_concurrency: int = 10
+    regions: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    cross_account_role_name: str = "EcrSweeperMember"
 
     @classmethod
     def from_mapping(
@@ -594,6 +632,27 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "sweep_images": (
         _boolean,
         "false: the run deletes no image itself (it only enforces nativeLifecyclePolicy)",
+    ),
+    "fan_out": (_boolean, "sweep through a Step Functions Distributed Map instead of one Lambda"),
+    "fan_out_batch_size": (
+        _whole_number(1, FAN_OUT_BATCH_SIZE_LIMIT),
+        "repositories per child execution of the fan-out",
+    ),
+    "fan_out_concurrency": (
+        _whole_number(1, FAN_OUT_CONCURRENCY_LIMIT),
+        "child executions of the fan-out running at once (the Map's MaxConcurrency)",
+    ),
+    "regions": (
+        _list_of(_REGION, "AWS regions such as us-east-1"),
+        "regions swept from one deployment (default: the deployment's own region)",
+    ),
+    "accounts": (
+        _list_of(_ACCOUNT, "12-digit AWS account ids"),
+        "accounts swept through crossAccountRoleName (default: the deployment's own account)",
+    ),
+    "cross_account_role_name": (
+        _matching(_ROLE_NAME, "an IAM role name: 1-64 of A-Z a-z 0-9 + = , . @ _ -"),
+        "the role the sweeper assumes in each of `accounts`",
     ),
 }
 _SPECS: dict[str, _Spec] = {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ecr_sweeper import metrics_catalog as names
-from ecr_sweeper.engine import RunSummary
+from ecr_sweeper.engine import FAILED, RunSummary
 
 
 def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
@@ -48,3 +48,30 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
     )
     for name, unit, value in values:
         metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def publish_target_metrics(summary: RunSummary) -> None:
+    """With several targets (settings regions, accounts), each target's deletions and failures
+    under a `Target` dimension (`account/region`), next to the run's totals. A few series per
+    target, so the dashboard and alarms, which read the totals, are unchanged."""
+    targets = sorted({result.target for result in summary.results if result.target})
+    mode = names.MODE_DRY_RUN if summary.dry_run else names.MODE_LIVE
+    for target in targets:
+        results = [result for result in summary.results if result.target == target]
+        values: list[tuple[str, MetricUnit, float]] = [
+            (names.IMAGES_DELETED, MetricUnit.Count, sum(r.images_deleted for r in results)),
+            (names.BYTES_RECLAIMED, MetricUnit.Bytes, sum(r.bytes_reclaimed for r in results)),
+            (
+                names.FAILED_REPOSITORIES,
+                MetricUnit.Count,
+                sum(1 for r in results if r.status == FAILED or r.uncertain),
+            ),
+        ]
+        for name, unit, value in values:
+            with single_metric(
+                name=name,
+                unit=unit,
+                value=value,
+                default_dimensions={names.MODE_DIMENSION: mode, names.TARGET_DIMENSION: target},
+            ):
+                pass

@@ -32,3 +32,12 @@ def custom_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def fan_out_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The app with the Step Functions fan-out (fanOut=true) and non-default fan-out sizes."""
+    return synthesize(
+        {"fanOut": "true", "fanOutBatchSize": "25", "fanOutConcurrency": 7},
+        tmp_path_factory.mktemp("cdk-fan-out"),
+    )

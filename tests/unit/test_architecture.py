@@ -36,8 +36,9 @@ SERVICE_MODULES = {
     "scheduler": "scheduler",
     "batch": "batch",
     "lambda": "lambdas",
-    "s3": "extra_references",
+    "s3": "storage",
     "ssm": "parameters",
+    "sts": "accounts",
 }
 
 

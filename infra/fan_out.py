@@ -1,0 +1,370 @@
+"""The Step Functions fan-out (settings: fanOut): List, a Distributed Map of Sweep children, and
+Summarize, with the run bucket that carries the work items, the in-use snapshot and the results.
+
+The definition is written as ASL (`fan_out_definition`; CDK resolves the ARN tokens in its
+JSON), so the template holds exactly what the
+tests run on moto's ASL interpreter. Each child sweeps a batch of repositories that List grouped
+(moto's interpreter, like the definition we deploy, has no ItemBatcher).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from ecr_sweeper import fan_out, permissions
+from ecr_sweeper.settings import Settings, function_environment
+from infra.function import (
+    ARCHITECTURE,
+    POWERTOOLS_LAYER_ARN,
+    RUNTIME,
+    retention_for,
+    sweeper_code,
+)
+
+HANDLERS = {
+    "List": "ecr_sweeper.fan_out_handler.list_handler",
+    "Sweep": "ecr_sweeper.fan_out_handler.sweep_handler",
+    "Summarize": "ecr_sweeper.fan_out_handler.summarize_handler",
+}
+RUN_DOCUMENTS_DAYS = 14
+"""Run documents expire after two weeks: enough to look into a run, too short to pile up."""
+
+LAMBDA_RETRY_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+"""Lambda's transient errors and throttling: retried with backoff, as the Step Functions docs
+recommend for every Lambda task."""
+
+RETRY: dict[str, Any] = {
+    "ErrorEquals": list(LAMBDA_RETRY_ERRORS),
+    "IntervalSeconds": 2,
+    "MaxAttempts": 6,
+    "BackoffRate": 2,
+}
+STEP_TIMEOUT_MARGIN_SECONDS = 60
+"""A task waits this much longer than its Lambda's timeout before Step Functions gives up on it."""
+
+
+def _invoke(function_arn: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Lambda task (the optimized integration) whose output is the function's return value."""
+    parameters: dict[str, Any] = {"FunctionName": function_arn}
+    if payload is None:
+        parameters["Payload.$"] = "$"
+    else:
+        parameters["Payload"] = payload
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": parameters,
+        "OutputPath": "$.Payload",
+        "Retry": [RETRY],
+    }
+
+
+def fan_out_definition(
+    *, list_arn: str, sweep_arn: str, summarize_arn: str, settings: Settings
+) -> dict[str, Any]:
+    """The state machine, as ASL. ARNs may be CDK tokens."""
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "Sweep",
+        "States": {
+            "Sweep": {
+                **_invoke(sweep_arn),
+                "Comment": "one batch of repositories; one repository's error never fails it",
+                "TimeoutSeconds": settings.function_timeout_seconds + STEP_TIMEOUT_MARGIN_SECONDS,
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "BatchFailed"}
+                ],
+                "End": True,
+            },
+            "BatchFailed": {
+                "Type": "Pass",
+                "Comment": "Summarize reports the batch's repositories as failed",
+                "Parameters": {"batch.$": "$.batch", "failed": True},
+                "End": True,
+            },
+        },
+    }
+    common = {
+        "Type": "Map",
+        "ItemProcessor": processor,
+        "MaxConcurrency": settings.fan_out_concurrency,
+        "ResultPath": None,
+        "Next": "Summarize",
+    }
+    return {
+        "Comment": "ecr-sweeper fan-out: List, sweep batches of repositories, Summarize",
+        "StartAt": "List",
+        "States": {
+            "List": {**_invoke(list_arn), "Next": "Route"},
+            "Route": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.manifestKey", "IsPresent": True, "Next": "SweepFromManifest"}
+                ],
+                "Default": "SweepInline",
+            },
+            "SweepInline": {**common, "ItemsPath": "$.items"},
+            "SweepFromManifest": {
+                **common,
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifestKey"},
+                },
+            },
+            "Summarize": {**_invoke(summarize_arn, {"runId.$": "$.runId"}), "End": True},
+        },
+    }
+
+
+_ACK_BUCKET_LOGS = (
+    "The run bucket holds scratch documents of the sweeper's own runs (work items, the in-use "
+    "snapshot, per-batch results), written and read only by the sweeper's roles and expired "
+    "after two weeks; the audit trail is the function's log group. Server access logs would need "
+    "another bucket for no reader."
+)
+_ACK_RUN_OBJECTS = (
+    "Run documents are written under runs/<runId>/, a prefix only known at run time; the grant is "
+    "limited to that prefix of this stack's own bucket."
+)
+_ACK_CHILD_EXECUTIONS = (
+    "A Distributed Map starts child executions of this very state machine, whose execution names "
+    "are only known at run time; the grant is limited to this state machine's executions."
+)
+_ACK_DELIVERY = (
+    "CloudWatch Logs delivery and X-Ray actions (state machine logging and tracing) support no "
+    "resource-level permissions."
+)
+
+
+class SweeperFanOut(Construct):
+    """A Standard state machine: List, a Distributed Map of Sweep children, Summarize."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        role: iam.Role,
+        log_group: logs.ILogGroup,
+        sdk_layer: lambda_.ILayerVersion,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.bucket = s3.Bucket(
+            self,
+            "Runs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=cdk.Duration.days(RUN_DOCUMENTS_DAYS),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+        )
+        cdk.Validations.of(self.bucket).acknowledge(
+            cdk.Acknowledgment(id="AwsSolutions-S1", reason=_ACK_BUCKET_LOGS)
+        )
+        run_objects = self.bucket.arn_for_objects(f"{fan_out.RUNS_FOLDER}*")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RunDocuments",
+                actions=list(permissions.S3_RUN_OBJECT_ACTIONS),
+                resources=[run_objects],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListRunDocuments",
+                actions=list(permissions.S3_RUN_BUCKET_ACTIONS),
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+        worker_policy = role.node.try_find_child("DefaultPolicy")
+        assert worker_policy is not None, "the sweeper role's policy exists"
+        cdk.Validations.of(worker_policy).acknowledge(
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{_nag(self, run_objects)}]",
+                reason=_ACK_RUN_OBJECTS,
+            )
+        )
+        environment = {
+            **function_environment(settings),
+            fan_out.BUCKET_VARIABLE: self.bucket.bucket_name,
+        }
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools", POWERTOOLS_LAYER_ARN
+        )
+        self.functions: dict[str, lambda_.Function] = {}
+        for step, handler in HANDLERS.items():
+            self.functions[step] = lambda_.Function(
+                self,
+                step,
+                description=f"ecr-sweeper fan-out: the {step} step",
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                handler=handler,
+                code=sweeper_code(),
+                layers=[layer, sdk_layer],
+                timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
+                memory_size=settings.function_memory_mb,
+                tracing=lambda_.Tracing.ACTIVE,
+                # Step Functions retries (with backoff) and catches; Lambda must not retry too.
+                retry_attempts=0,
+                environment=environment,
+                log_group=log_group,
+                role=role,
+            )
+            cdk.Validations.of(self.functions[step]).acknowledge(
+                cdk.Acknowledgment(
+                    id="AwsSolutions-L1",
+                    reason="python3.12 is the runtime the code, its tests and the pinned "
+                    "Powertools layer target, as for the sweeper function.",
+                )
+            )
+
+        name = f"{stack.stack_name}-FanOut"
+        state_machine_arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=name,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        definition = fan_out_definition(
+            list_arn=self.functions["List"].function_arn,
+            sweep_arn=self.functions["Sweep"].function_arn,
+            summarize_arn=self.functions["Summarize"].function_arn,
+            settings=settings,
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=retention_for(settings.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            description="ecr-sweeper fan-out: invoke its own functions, run its own children",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="InvokeSteps",
+                actions=["lambda:InvokeFunction"],
+                resources=[f.function_arn for f in self.functions.values()],
+            ),
+            iam.PolicyStatement(
+                sid="StartChildren",
+                actions=["states:StartExecution"],
+                resources=[state_machine_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ManageChildren",
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[
+                    stack.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{name}/*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="ReadManifest", actions=["s3:GetObject"], resources=[run_objects]
+            ),
+        ]
+        for statement in statements:
+            self.role.add_to_policy(statement)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
+            role=self.role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL),
+        )
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        assert policy is not None, "the role's policy is created by add_to_policy above"
+        cdk.Validations.of(policy).acknowledge(
+            cdk.Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=_ACK_DELIVERY),
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{_nag(self, run_objects)}]",
+                reason=_ACK_RUN_OBJECTS,
+            ),
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{_nag(self, statements[2].resources[0])}]",
+                reason=_ACK_CHILD_EXECUTIONS,
+            ),
+        )
+
+    def add_failure_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """Executions that failed, timed out or were aborted (List or Summarize failed after
+        their retries): the run's metrics may be missing, so alarm on the execution itself."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "ExecutionsFailed",
+            alarm_description=(
+                "A fan-out execution failed, timed out or was aborted. Open it in the Step "
+                "Functions console (StateMachineArn output) to see which step failed and why."
+            ),
+            metric=cloudwatch.MathExpression(
+                expression="failed + timedOut + aborted",
+                using_metrics={
+                    "failed": self.state_machine.metric_failed(period=cdk.Duration.hours(1)),
+                    "timedOut": self.state_machine.metric_timed_out(period=cdk.Duration.hours(1)),
+                    "aborted": self.state_machine.metric_aborted(period=cdk.Duration.hours(1)),
+                },
+                period=cdk.Duration.hours(1),
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        action = cloudwatch_actions.SnsAction(topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        return alarm
+
+
+def _nag(scope: Construct, resource: str) -> str:
+    """A resource as cdk-nag prints it (pseudo parameters as <AWS::Region>, GetAtt as <X.Arn>)."""
+    resolved = cdk.Stack.of(scope).resolve(resource)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif "Ref" in part:
+            out.append(f"<{part['Ref']}>")
+        else:
+            logical, attribute = part["Fn::GetAtt"]
+            out.append(f"<{logical}.{attribute}>")
+    return "".join(out)

@@ -1,0 +1,456 @@
+"""The fan-out state machine, as synthesized from the stack, run by moto's ASL interpreter
+against the local ECR: same end state and same metrics as the single Lambda.
+
+moto runs Lambda code only in Docker, so the one seam patched is where its Step Functions
+interpreter invokes Lambda (`lambda_eval_utils.boto_client_for("lambda")`): the invocation goes
+to the handler the template names for that function, in this process. Everything else, the
+definition, S3 (work items, manifest, results), ECR, ECS and Lambda reads, is real moto.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from sweep_helpers import push, remaining
+
+from ecr_sweeper import fan_out, metrics_catalog
+from ecr_sweeper import log_events as ev
+from local_ecr import LocalEcr
+from local_ecr.manifests import ManifestFactory
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "ecr-sweeper-runs"
+REPOSITORIES = ("api", "batch/jobs", "web", "worker", "zeta")
+
+
+@dataclass
+class FakeContext:
+    aws_request_id: str
+    function_name: str = "ecr-sweeper"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecr-sweeper"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def resolve(value: Any, refs: dict[str, str]) -> Any:
+    """CloudFormation intrinsics of the template, as deployment would resolve them."""
+    if isinstance(value, dict) and len(value) == 1:
+        (name, argument), *_ = value.items()
+        if name == "Ref":
+            return refs[argument]
+        if name == "Fn::GetAtt":
+            logical, attribute = argument
+            assert attribute == "Arn"
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
+        if name == "Fn::Join":
+            separator, parts = argument
+            return separator.join(str(resolve(part, refs)) for part in parts)
+    if isinstance(value, dict):
+        return {key: resolve(item, refs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, refs) for item in value]
+    return value
+
+
+@dataclass
+class Deployed:
+    """The synthesized fan-out, resolved: its ASL and, per function ARN, the handler it runs."""
+
+    definition: str
+    handlers: dict[str, str]
+    environment: dict[str, str]
+
+
+def deploy(template: dict[str, Any]) -> Deployed:
+    resources = template["Resources"]
+    refs = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+    refs.update({k: BUCKET for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"})
+    (machine,) = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    definition = resolve(machine["Properties"]["DefinitionString"], refs)
+    handlers: dict[str, str] = {}
+    environments = []
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
+        if arn in definition:
+            handlers[arn] = resource["Properties"]["Handler"]
+            environments.append(resolve(resource["Properties"]["Environment"]["Variables"], refs))
+    assert len(handlers) == 3 and all(e == environments[0] for e in environments)
+    return Deployed(definition, handlers, environments[0])
+
+
+class InProcessLambda:
+    """What moto's interpreter gets for "lambda": `invoke` runs our handler here, and answers as
+    Lambda does (an unhandled error is a 200 with FunctionError and errorType)."""
+
+    def __init__(self, handlers: dict[str, Callable[[Any, Any], Any]]) -> None:
+        self._handlers = handlers
+        self.invocations: list[str] = []
+        self.crash_batches: set[int] = set()
+        """Work items whose invocation dies as a Lambda sandbox can (timeout, out of memory)."""
+
+    def invoke(self, FunctionName: str, Payload: bytes | None = None, **_: Any) -> dict[str, Any]:
+        self.invocations.append(FunctionName)
+        event = json.loads(Payload or b"{}")
+        if isinstance(event, dict) and event.get("batch") in self.crash_batches:
+            body = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": _stream(body)}
+        try:
+            result = self._handlers[FunctionName](event, FakeContext(str(uuid.uuid4())))
+        except Exception as error:
+            body = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": _stream(body)}
+        return {"StatusCode": 200, "Payload": _stream(result)}
+
+
+def _stream(document: Any) -> io.BytesIO:
+    return io.BytesIO(json.dumps(document).encode())
+
+
+def _log_to(stream: Any) -> None:
+    for handler in logging.getLogger(metrics_catalog.SERVICE).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = stream
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    from infra import synthesized_template
+    from infra.config import cdk_json_context
+
+    return synthesized_template({**cdk_json_context(), "fanOut": True, "fanOutBatchSize": 2})
+
+
+@pytest.fixture
+def machine(
+    template: dict[str, Any], local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Deployed, InProcessLambda]]:
+    deployed = deploy(template)
+    for name, value in deployed.environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
+    for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    # The interpreter's other clients (S3 for the ItemReader) go to the local server.
+    monkeypatch.setenv("MOTO_PORT", local_ecr.endpoint_url.rsplit(":", 1)[1])
+    module = importlib.reload(importlib.import_module("ecr_sweeper.fan_out_handler"))
+    lambdas = InProcessLambda(
+        {arn: getattr(module, h.rsplit(".", 1)[1]) for arn, h in deployed.handlers.items()}
+    )
+    original = lambda_eval_utils.boto_client_for
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if service == "lambda":
+            return lambdas
+        return original(region=region, service=service, state_credentials=state_credentials)
+
+    monkeypatch.setattr(lambda_eval_utils, "boto_client_for", client_for)
+    local_ecr.client("s3").create_bucket(Bucket=BUCKET)
+    yield deployed, lambdas
+    _log_to(sys.__stdout__)
+
+
+def run_machine(local_ecr: LocalEcr, deployed: Deployed, event: dict[str, Any]) -> dict[str, Any]:
+    _log_to(sys.stdout)  # this test's captured stdout, as Lambda's is its log stream
+    sfn = local_ecr.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"fan-out-{uuid.uuid4().hex[:8]}",
+        definition=deployed.definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/fan-out",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(event))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.2)
+    raise AssertionError("the state machine did not finish in 120 s")
+
+
+def seed(local_ecr: LocalEcr) -> None:
+    make = ManifestFactory(random.Random(7))
+    for number, repository in enumerate(REPOSITORIES):
+        for tag in range(12 + number):
+            push(local_ecr, repository, make.image(compact=True), f"v{tag}", 40 - tag)
+        for days in (9, 5, 0.5):
+            push(local_ecr, repository, make.image(compact=True), None, days)
+
+
+def registry_state(local_ecr: LocalEcr) -> dict[str, list[tuple[str, ...]]]:
+    """What is left, by tags (digests of untagged images are random per push)."""
+    return {
+        repository: sorted(remaining(local_ecr, repository).values()) for repository in REPOSITORIES
+    }
+
+
+def records(output: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [r for r in lines if "_aws" not in r], [r for r in lines if "_aws" in r]
+
+
+def metric_values(document: dict[str, Any]) -> dict[str, Any]:
+    names = {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    return {name: document[name] for name in names if name != metrics_catalog.RUN_DURATION_SECONDS}
+
+
+def single_lambda_run(
+    local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The single Lambda on a freshly seeded registry: (end state, metrics)."""
+    local_ecr.reset()
+    seed(local_ecr)
+    handler: ModuleType = importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    _log_to(sys.stdout)
+    handler.lambda_handler({}, FakeContext("single-run"))
+    (document,) = records(capsys.readouterr().out)[1]
+    return registry_state(local_ecr), metric_values(document)
+
+
+def test_the_synthesized_state_machine_sweeps_like_the_single_lambda(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed, lambdas = machine
+    seed(local_ecr)
+    described = run_machine(local_ecr, deployed, {})
+    assert described["status"] == "SUCCEEDED", described
+    logs, emf = records(capsys.readouterr().out)
+    fanned_state = registry_state(local_ecr)
+
+    output = json.loads(described["output"])
+    assert output["repositories"] == len(REPOSITORIES) and output["failures"] == 0
+    assert output["imagesDeleted"] > 0
+    # List, three batches of at most two repositories, Summarize.
+    steps = sorted(deployed.handlers[arn].rsplit(".", 1)[1] for arn in lambdas.invocations)
+    assert steps == ["list_handler", "summarize_handler"] + ["sweep_handler"] * 3
+    summaries = [r for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY]
+    assert len(summaries) == 1 and summaries[0]["imagesDeleted"] == output["imagesDeleted"]
+    assert {r["repository"] for r in summaries[0]["perRepository"]} == set(REPOSITORIES)
+    deleted = [r for r in logs if r.get(ev.EVENT) == ev.IMAGE_DELETED]
+    assert len(deleted) == output["imagesDeleted"]
+    (document,) = emf
+    fanned_metrics = metric_values(document)
+    keys = local_ecr.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    results = [k["Key"] for k in keys if fan_out.RESULTS_FOLDER in k["Key"]]
+    assert len(results) == 3
+
+    single_state, single_metrics = single_lambda_run(local_ecr, capsys)
+    assert fanned_state == single_state
+    assert fanned_metrics == single_metrics
+
+
+def test_many_batches_travel_by_s3_manifest(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployed, lambdas = machine
+    monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 1)
+    seed(local_ecr)
+    described = run_machine(local_ecr, deployed, {"dryRun": True})
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["dryRun"] is True and output["imagesDeleted"] == 0
+    assert output["imagesExpired"] > 0 and output["repositories"] == len(REPOSITORIES)
+    keys = [k["Key"] for k in local_ecr.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert any(k.endswith(fan_out.MANIFEST_DOCUMENT) for k in keys)
+    assert registry_state(local_ecr)["web"] and len(lambdas.invocations) == 5
+
+
+def test_a_batch_whose_sweep_dies_is_reported_and_the_others_still_run(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployed, lambdas = machine
+    lambdas.crash_batches.add(1)
+    seed(local_ecr)
+    described = run_machine(local_ecr, deployed, {})
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    # Batch 1 is "web" and "worker" (name order, two per batch).
+    assert output["repositoriesFailed"] == 2 and output["repositories"] == 3
+    assert output["failures"] == 2
+    assert len(remaining(local_ecr, "web")) == 12 + 2 + 3
+    (document,) = records(capsys.readouterr().out)[1]
+    assert document[metrics_catalog.FAILED_REPOSITORIES] == [2]
+
+
+IAM_ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "s3:CopyObject": "s3:PutObject"}
+"""API operations whose IAM action has another name. The local ECR's call counter names a PUT of
+an object CopyObject (the two share method and path; only the x-amz-copy-source header, which it
+doesn't read, tells them apart), and our code never copies objects."""
+
+
+def worker_role_actions(template: dict[str, Any]) -> set[str]:
+    """Actions granted to the role the fan-out's functions run with (logs and X-Ray aside)."""
+    resources = template["Resources"]
+    roles = {
+        resources[logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        for logical, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"]["Handler"].startswith("ecr_sweeper.fan_out_handler.")
+    }
+    (role,) = roles
+    actions: set[str] = set()
+    for resource in resources.values():
+        if (
+            resource["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role} in resource["Properties"]["Roles"]
+        ):
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                listed = statement["Action"]
+                actions.update([listed] if isinstance(listed, str) else listed)
+    return {a for a in actions if not a.startswith(("logs:", "xray:"))}
+
+
+def test_every_call_of_the_fan_out_is_granted_to_its_functions(
+    machine: tuple[Deployed, InProcessLambda],
+    template: dict[str, Any],
+    local_ecr: LocalEcr,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_iam_coverage import busy_registry
+
+    deployed, _lambdas = machine
+    monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 1)
+    busy_registry(local_ecr, "ssm:/refs/in-use")  # indexes, referrers, ECS and Lambda in use
+    seed(local_ecr)
+    local_ecr.reset_counters()
+    assert run_machine(local_ecr, deployed, {})["status"] == "SUCCEEDED"
+    called = {
+        IAM_ACTION_OF.get(f"{service}:{operation}", f"{service}:{operation}")
+        for service, operations in local_ecr.counter.by_service().items()
+        for operation in operations
+        if service not in ("states", "stepfunctions")
+    }
+    granted = worker_role_actions(template)
+    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
+    fan_out_grants = {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert fan_out_grants <= called
+    # The cursor is the single Lambda's; the fan-out never resumes (it has no time limit).
+    # sqs:SendMessage is Lambda's own (the dead-letter queue), never called by our code.
+    assert granted - called == {"ssm:GetParameter", "ssm:PutParameter", "sqs:SendMessage"}
+
+
+def test_the_fan_out_sweeps_every_account_and_region(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_targets import MEMBER, OTHER_MEMBER, left
+    from test_targets import seed as seed_target
+
+    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+
+    deployed, _lambdas = machine
+    settings = Settings(
+        keep_tagged_images=2,
+        protect_lambda_images=False,
+        fan_out=True,
+        fan_out_batch_size=1,
+        regions=("us-east-1", "eu-west-1"),
+        accounts=(MEMBER, OTHER_MEMBER),
+    )
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    seed_target(local_ecr, monkeypatch, "web", account=MEMBER)
+    seed_target(local_ecr, monkeypatch, "api", account=MEMBER, region="eu-west-1")
+    seed_target(local_ecr, monkeypatch, "web", account=OTHER_MEMBER, region="eu-west-1")
+    # The second member's role can't be assumed when List lists its us-east-1 registry.
+    local_ecr.faults.throttle("AssumeRole", service="sts", on_calls=[3], code="AccessDenied")
+    described = run_machine(local_ecr, deployed, {})
+    assert described["status"] == "SUCCEEDED", described
+    logs = records(capsys.readouterr().out)[0]
+    (summary,) = [r for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY]
+    rows = [(r["target"], r["repository"], r["status"]) for r in summary["perRepository"]]
+    assert rows == [
+        (f"{MEMBER}/eu-west-1", "api", "swept"),
+        (f"{MEMBER}/us-east-1", "web", "swept"),
+        (f"{OTHER_MEMBER}/eu-west-1", "web", "swept"),
+        (f"{OTHER_MEMBER}/us-east-1", "*", "failed"),
+    ]
+    assert summary["imagesDeleted"] == 9 and summary["failures"] == 1
+    assert left(local_ecr, "web", account=MEMBER) == 2
+    assert left(local_ecr, "api", account=MEMBER, region="eu-west-1") == 2
+    assert left(local_ecr, "web", account=OTHER_MEMBER, region="eu-west-1") == 2
+
+
+def run_summary(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    (summary,) = [
+        r for r in records(capsys.readouterr().out)[0] if r.get(ev.EVENT) == ev.RUN_SUMMARY
+    ]
+    return summary
+
+
+def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_targets import left
+    from test_targets import seed as seed_target
+
+    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+
+    deployed, _lambdas = machine
+    settings = Settings(keep_tagged_images=2, protect_lambda_images=False, fan_out=True)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    seed_target(local_ecr, monkeypatch, "web")  # v0..v3 and one old untagged image
+    seed_target(local_ecr, monkeypatch, "api")
+    ecs = local_ecr.client("ecs")
+    ecs.create_cluster(clusterName="prod")
+    definition = ecs.register_task_definition(
+        family="web",
+        containerDefinitions=[
+            {
+                "name": "web",
+                "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web:v0",
+                "memory": 64,
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.run_task(cluster="prod", taskDefinition=definition, launchType="FARGATE")
+
+    # The in-use sources can't be read: List records it, and no child deletes anything.
+    local_ecr.faults.error(500, "ListClusters", service="ecs")
+    assert run_machine(local_ecr, deployed, {})["status"] == "SUCCEEDED"
+    (summary,) = [
+        r for r in records(capsys.readouterr().out)[0] if r.get(ev.EVENT) == ev.RUN_SUMMARY
+    ]
+    assert summary["imagesDeleted"] == 0 and summary["repositoriesUncertain"] == 2
+    assert left(local_ecr, "web") == 5 and left(local_ecr, "api") == 5
+
+    # Readable again: web:v0, in use by the task, is kept by every child that sees web.
+    local_ecr.faults.clear()
+    assert run_machine(local_ecr, deployed, {})["status"] == "SUCCEEDED"
+    (summary,) = [
+        r for r in records(capsys.readouterr().out)[0] if r.get(ev.EVENT) == ev.RUN_SUMMARY
+    ]
+    assert summary["keptByProtection"] == {"in-use": 1}
+    assert summary["imagesDeleted"] == 5  # web: v1 and the untagged one; api: v0, v1, untagged
+    tags = sorted(t for tags in remaining(local_ecr, "web").values() for t in tags)
+    assert tags == ["v0", "v2", "v3"]

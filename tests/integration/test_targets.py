@@ -1,0 +1,252 @@
+"""Several regions and accounts from one deployment: each target swept with its own clients, its
+role assumed through STS (moto: the credentials land in the target account's backend), failures
+isolated per target, and the target named in every result (engine, Lambda handler and CLI)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from typing import Any
+
+import pytest
+from moto.sts.models import sts_backends
+from sweep_helpers import ago
+
+from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.results import FAILED
+from ecr_sweeper.settings import Settings
+from ecr_sweeper.targets import role_arns, sweep_targets
+from ecr_sweeper_cli.main import main
+from local_ecr import LocalEcr
+from local_ecr.manifests import ManifestFactory
+
+MEMBER = "111111111111"
+OTHER_MEMBER = "222222222222"
+SETTINGS = {"keep_tagged_images": 2, "protect_lambda_images": False}
+
+
+def seed(
+    local_ecr: LocalEcr,
+    monkeypatch: pytest.MonkeyPatch,
+    repository: str,
+    *,
+    region: str = "us-east-1",
+    account: str | None = None,
+) -> None:
+    """Four tagged images and one old untagged one: a sweep deletes three."""
+    make = ManifestFactory(random.Random(f"{account}/{region}/{repository}"))
+    with monkeypatch.context() as patch:
+        patch.setattr(local_ecr, "account_id", account or local_ecr.account_id)
+        for number in range(4):
+            built = make.image(compact=True)
+            local_ecr.push_image(
+                repository,
+                built.body,
+                f"v{number}",
+                pushed_at=ago(40 - number),
+                media_type=built.media_type,
+                region=region,
+            )
+        built = make.image(compact=True)
+        local_ecr.push_image(
+            repository,
+            built.body,
+            None,
+            pushed_at=ago(9),
+            media_type=built.media_type,
+            region=region,
+        )
+
+
+def left(
+    local_ecr: LocalEcr, repository: str, *, region: str = "us-east-1", account: str = ""
+) -> int:
+    from local_ecr.store import backend
+
+    repositories = backend(account or local_ecr.account_id, region).repositories
+    return len(repositories[repository].images) if repository in repositories else -1
+
+
+def target(local_ecr: LocalEcr) -> AwsTarget:
+    return AwsTarget(region="us-east-1", endpoint_url=local_ecr.endpoint_url)
+
+
+def test_every_region_is_swept_with_its_own_clients_and_named_in_its_results(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(local_ecr, monkeypatch, "web", region="us-east-1")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    settings = Settings(regions=("us-east-1", "eu-west-1"), **SETTINGS)  # type: ignore[arg-type]
+    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    assert [(r.target, r.repository, r.images_deleted) for r in summary.results] == [
+        ("self/us-east-1", "web", 3),
+        ("self/eu-west-1", "api", 3),
+    ]
+    assert left(local_ecr, "web") == 2 and left(local_ecr, "api", region="eu-west-1") == 2
+    assert summary.to_dict()["perRepository"][1]["target"] == "self/eu-west-1"
+    assert summary.failures == 0
+
+
+def test_a_member_account_is_swept_through_exactly_its_role(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(local_ecr, monkeypatch, "web", account=MEMBER)
+    seed(local_ecr, monkeypatch, "web")  # the sweeper's own account: not in `accounts`
+    settings = Settings(accounts=(MEMBER,), **SETTINGS)  # type: ignore[arg-type]
+    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    assert [(r.target, r.repository, r.images_deleted) for r in summary.results] == [
+        (f"{MEMBER}/us-east-1", "web", 3)
+    ]
+    assert left(local_ecr, "web", account=MEMBER) == 2
+    assert left(local_ecr, "web") == 5, "the own account is not a target when accounts are set"
+    assumed = {
+        role.role_arn
+        for backend in sts_backends.values()
+        for region in backend.values()
+        for role in region.assumed_roles
+    }
+    assert assumed == set(role_arns(settings)) == {f"arn:aws:iam::{MEMBER}:role/EcrSweeperMember"}
+
+
+def test_a_target_whose_role_cant_be_assumed_fails_alone(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(local_ecr, monkeypatch, "web", account=MEMBER)
+    seed(local_ecr, monkeypatch, "web", account=OTHER_MEMBER)
+    local_ecr.faults.throttle("AssumeRole", service="sts", on_calls=[1], code="AccessDenied")
+    settings = Settings(accounts=(MEMBER, OTHER_MEMBER), **SETTINGS)  # type: ignore[arg-type]
+    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    failed, swept = summary.results
+    assert (failed.target, failed.status, failed.error_code) == (
+        f"{MEMBER}/us-east-1",
+        FAILED,
+        "AccessDenied",
+    )
+    assert (swept.target, swept.images_deleted) == (f"{OTHER_MEMBER}/us-east-1", 3)
+    assert left(local_ecr, "web", account=MEMBER) == 5
+    assert summary.failures == 1
+
+
+def test_the_cli_plans_every_region_and_shows_the_target_in_every_row(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(local_ecr, monkeypatch, "web", region="us-east-1")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    common = ["--endpoint-url", local_ecr.endpoint_url, "--region", "us-east-1"]
+    regions = ["-c", 'regions=["us-east-1","eu-west-1"]', "-c", "keepTaggedImages=2"]
+    assert main(["plan", *common, *regions, "--output", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [
+        (r["target"], r["repository"], r["imagesExpired"]) for r in document["perRepository"]
+    ] == [
+        ("self/us-east-1", "web", 3),
+        ("self/eu-west-1", "api", 3),
+    ]
+    assert main(["plan", *common, *regions, "--details"]) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if "│ delete │" in line or "│ keep   │" in line]
+    assert len(rows) == 10 and all("self/" in row for row in rows)
+    assert main(["plan", *common, *regions]) == 0
+    summary = capsys.readouterr().out
+    assert "self/us-east-1 web" in summary and "self/eu-west-1 api" in summary
+    assert main(["sweep", *common, *regions, "--yes", "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["imagesDeleted"] == 6
+    assert left(local_ecr, "api", region="eu-west-1") == 2
+
+
+def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from test_handler import FakeContext, invoke, records
+
+    from ecr_sweeper import metrics_catalog
+    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE
+
+    seed(local_ecr, monkeypatch, "web", region="us-east-1")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    settings = Settings(regions=("us-east-1", "eu-west-1"), **SETTINGS)  # type: ignore[arg-type]
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
+    for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    handler = importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    summary = invoke(handler, {}, FakeContext())
+    assert [(r["target"], r["imagesDeleted"]) for r in summary["perRepository"]] == [
+        ("self/us-east-1", 3),
+        ("self/eu-west-1", 3),
+    ]
+    emf = records(capsys.readouterr().out)[1]
+    (run,) = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION not in doc]
+    by_target = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION in doc]
+    assert run[metrics_catalog.IMAGES_DELETED] == [6]
+    deleted = {
+        doc[metrics_catalog.TARGET_DIMENSION]: doc[metrics_catalog.IMAGES_DELETED]
+        for doc in by_target
+        if metrics_catalog.IMAGES_DELETED in doc
+    }
+    assert deleted == {"self/us-east-1": [3.0], "self/eu-west-1": [3.0]}
+    for doc in by_target:
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "EcrSweeper"
+        assert doc[metrics_catalog.MODE_DIMENSION] == metrics_catalog.MODE_LIVE
+        assert sorted(directive["Dimensions"][0]) >= [
+            metrics_catalog.MODE_DIMENSION,
+            metrics_catalog.TARGET_DIMENSION,
+        ] or set(directive["Dimensions"][0]) >= {"Mode", "Target"}
+
+
+def test_every_call_in_a_member_account_is_granted_to_the_member_role(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import boto3
+    from test_iam_coverage import busy_registry
+
+    from infra import build_app
+    from infra.config import cdk_json_context
+    from infra.member import MEMBER_STACK_ID
+
+    with monkeypatch.context() as patch:
+        patch.setattr(local_ecr, "account_id", MEMBER)
+        member = local_ecr.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{MEMBER}:role/seed", RoleSessionName="seed"
+        )["Credentials"]
+        session = boto3.Session(
+            region_name=local_ecr.region,
+            aws_access_key_id=member["AccessKeyId"],
+            aws_secret_access_key=member["SecretAccessKey"],
+            aws_session_token=member["SessionToken"],
+        )
+        patch.setattr(local_ecr, "session", lambda: session)
+        local_ecr._session = None  # the seeding clients act in the member account
+        busy_registry(local_ecr, "ssm:/refs/in-use")
+    local_ecr._session = None
+    local_ecr.reset_counters()
+    settings = Settings(accounts=(MEMBER,), keep_tagged_images=1)
+    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    assert summary.failures == 0 and summary.total("images_deleted") == 3
+    called = {
+        f"{service}:{operation}"
+        for service, operations in local_ecr.counter.by_service().items()
+        for operation in operations
+        if service != "sts"
+    }
+    app, _stack = build_app(
+        {**cdk_json_context(), "accounts": json.dumps([MEMBER])}, outdir=str(tmp_path)
+    )
+    member_template = app.synth().get_stack_by_name(MEMBER_STACK_ID).template
+    granted = {
+        action
+        for resource in member_template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
+    assert granted <= called, f"granted but never called: {sorted(granted - called)}"
