@@ -44,6 +44,15 @@ def granted_actions(template: dict[str, Any]) -> set[str]:
     return {a for a in actions if not a.startswith("logs:")} - RUNTIME_ACTIONS
 
 
+def called_actions(local_ecr: LocalEcr) -> set[str]:
+    """Every `service:Operation` the local ECR served since its counters were reset."""
+    return {
+        f"{service}:{operation}"
+        for service, operations in local_ecr.counter.by_service().items()
+        for operation in operations
+    }
+
+
 def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
     """Everything a sweep reads: tags, indexes, referrers, ECS (with a rollback target), rules and
     schedules that start tasks, Batch job definitions, Lambda, extra references."""
@@ -134,11 +143,7 @@ def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
     assert summary.total("images_deleted") == 3 and summary.failures == 0
     assert summary.resumed_from == "app"
 
-    called = {
-        f"{service}:{operation}"
-        for service, operations in local_ecr.counter.by_service().items()
-        for operation in operations
-    }
+    called = called_actions(local_ecr)
     template = synthesized_template(
         {
             **cdk_json_context(),
@@ -172,11 +177,7 @@ def test_an_archiving_sweep_calls_exactly_what_its_stack_grants(local_ecr: Local
     ).run()
     assert summary.total("images_archived") > 0 and summary.total("images_deleted") == 0
     assert summary.failures == 0
-    called = {
-        f"{service}:{operation}"
-        for service, operations in local_ecr.counter.by_service().items()
-        for operation in operations
-    }
+    called = called_actions(local_ecr)
     context = {**cdk_json_context(), "extraImageReferences": extra, "expiredImageAction": "archive"}
     granted = granted_actions(synthesized_template(context))
     assert called <= granted, f"called but not granted: {sorted(called - granted)}"
@@ -231,11 +232,7 @@ def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_action
     assert summary.failures == 0
     assert [r.policy_change for r in summary.results] == ["create"]
 
-    called = {
-        f"{service}:{operation}"
-        for service, operations in local_ecr.counter.by_service().items()
-        for operation in operations
-    }
+    called = called_actions(local_ecr)
     assert {"ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy"} <= called
     context = {
         **cdk_json_context(),
