@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from moto.core.exceptions import JsonRESTError
+
 from local_ecr.store import (
     EcrError,
     RepoView,
     all_repositories,
+    backend,
     check_image_id,
     failed,
     image_detail,
@@ -453,7 +456,20 @@ def update_image_storage_class(params: dict[str, Any], ctx: Context) -> dict[str
     }
 
 
+def list_tags_for_resource(params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """moto's own answer, called directly: its HTTP dispatch costs more than the lookup, and a
+    sweep asks once per repository."""
+    arn = params.get("resourceArn")
+    if not isinstance(arn, str) or not arn:
+        raise _constraint("resourceArn", "Member must not be null")
+    try:
+        return dict(backend(ctx.account_id, ctx.region).list_tags_for_resource(arn))
+    except JsonRESTError as error:
+        raise EcrError(str(error.error_type), str(error.message)) from None
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any], Context], dict[str, Any]]] = {
+    "ListTagsForResource": list_tags_for_resource,
     "PutImage": put_image,
     "DescribeImages": describe_images,
     "ListImages": list_images,

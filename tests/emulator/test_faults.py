@@ -179,3 +179,17 @@ def test_both_readings_of_a_digest_and_tag_delete(
         assert second["failures"][0]["failureCode"] == "ImageNotFound"
     else:
         assert left == [{"imageDigest": digest, "imageTag": "stable"}]
+
+
+def test_repository_tags_are_served_and_a_missing_repository_is_refused(
+    local_ecr: LocalEcr, ecr: Any
+) -> None:
+    arn = ecr.create_repository(
+        repositoryName="app", tags=[{"Key": "ecr-sweeper:skip", "Value": "true"}]
+    )["repository"]["repositoryArn"]
+    assert ecr.list_tags_for_resource(resourceArn=arn)["tags"] == [
+        {"Key": "ecr-sweeper:skip", "Value": "true"}
+    ]
+    with pytest.raises(ClientError) as error:
+        ecr.list_tags_for_resource(resourceArn=arn.replace("/app", "/gone"))
+    assert error.value.response["Error"]["Code"] == "RepositoryNotFoundException"
