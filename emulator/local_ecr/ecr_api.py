@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from moto.core.exceptions import JsonRESTError
+from moto.core.exceptions import JsonRESTError, ServiceException
 
 from local_ecr.store import (
     EcrError,
@@ -464,6 +464,8 @@ def list_tags_for_resource(params: dict[str, Any], ctx: Context) -> dict[str, An
         raise _constraint("resourceArn", "Member must not be null")
     try:
         return dict(backend(ctx.account_id, ctx.region).list_tags_for_resource(arn))
+    except ServiceException as error:
+        raise EcrError(str(error.code), str(error.message)) from None
     except JsonRESTError as error:
         raise EcrError(str(error.error_type), str(error.message)) from None
 
