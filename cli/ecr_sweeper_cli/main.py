@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 
@@ -16,7 +15,7 @@ from ecr_sweeper import targets
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.engine import RunSummary, sweeper_for
-from ecr_sweeper.settings import MAX_CONCURRENCY_LIMIT, Settings
+from ecr_sweeper.settings import Settings
 from ecr_sweeper_cli import (
     demo_cmd,
     emulator_cmd,
@@ -27,38 +26,16 @@ from ecr_sweeper_cli import (
 )
 from ecr_sweeper_cli.config import (
     ConfigError,
-    add_settings_options,
     load_settings,
     narrow_repositories,
 )
 from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
+from ecr_sweeper_cli.options import add_target_options
 from ecr_sweeper_cli.progress import progress_display
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 SINGLE_TARGET = ""
 """The key of a single-target run's confirmed digests (results carry no target then)."""
-
-
-def _region(value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an AWS region such as us-east-1")
-    return value
-
-
-def _endpoint(value: str) -> str:
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a URL such as http://127.0.0.1:5000 or https://ecr.example.com"
-        )
-    return value
-
-
-def _concurrency(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_CONCURRENCY_LIMIT:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a whole number from 1 to {MAX_CONCURRENCY_LIMIT}"
-        )
-    return int(value)
 
 
 def _seconds(value: str) -> float:
@@ -72,26 +49,9 @@ def _seconds(value: str) -> float:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--region", type=_region, help="AWS region (default: from the profile or environment)"
-    )
-    parser.add_argument("--profile", help="AWS named profile")
-    parser.add_argument(
-        "--endpoint-url",
-        type=_endpoint,
-        help="send every AWS call to this endpoint, e.g. the local emulator http://127.0.0.1:5000",
-    )
-    parser.add_argument(
-        "--output", choices=("table", "json"), default="table",
-        help="table (default) or json: the run summary as one JSON document on stdout",
-    )  # fmt: skip
-    add_settings_options(parser)
-    parser.add_argument(
-        "--concurrency",
-        type=_concurrency,
-        metavar="N",
-        help=f"ECR calls in flight at once, 1-{MAX_CONCURRENCY_LIMIT} "
-        "(default: the maxConcurrency setting)",
+    add_target_options(
+        parser,
+        output_help="table (default) or json: the run summary as one JSON document on stdout",
     )
     parser.add_argument(
         "--time-budget",

@@ -34,14 +34,13 @@ from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import RegistryError, RepositoryGone
 from ecr_sweeper.results import RepositoryResult, RunSummary
 from ecr_sweeper.usage import UsageUnavailable, images_in_use
-from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+from ecr_sweeper_cli.config import ConfigError, load_settings
+from ecr_sweeper_cli.options import add_target_options
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ecr_sweeper_cli.main import _concurrency, _endpoint, _region
-
     policy_help = "apply one ECR native lifecycle policy to every selected repository"
     policy = subparsers.add_parser(
         "policy",
@@ -70,25 +69,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help="skip repositories where the policy would expire an image ECS or Lambda uses "
             "(or where that can't be known)",
         )
-        parser.add_argument(
-            "--region", type=_region, help="AWS region (default: from the profile or environment)"
-        )
-        parser.add_argument("--profile", help="AWS named profile")
-        parser.add_argument(
-            "--endpoint-url",
-            type=_endpoint,
-            help="send every AWS call to this endpoint, e.g. the local emulator",
-        )
-        parser.add_argument(
-            "--output", choices=("table", "json"), default="table",
-            help="table (default) or json: one JSON document on stdout",
-        )  # fmt: skip
-        add_settings_options(parser)
-        parser.add_argument(
-            "--concurrency",
-            type=_concurrency,
-            metavar="N",
-            help="ECR calls in flight at once (default: the maxConcurrency setting)",
+        add_target_options(
+            parser, output_help="table (default) or json: one JSON document on stdout"
         )
         if name == "apply":
             parser.add_argument("--yes", action="store_true", help="don't ask for confirmation")

@@ -20,6 +20,7 @@ from rich.text import Text
 from ecr_sweeper import log_events as ev
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
+from ecr_sweeper_cli.options import endpoint_url, region_name
 
 DEFAULT_STACK_NAME = "EcrSweeper"
 """The stack's name as `cdk deploy` creates it (infra.stack.STACK_ID)."""
@@ -54,8 +55,6 @@ def _run_id(value: str) -> str:
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    from ecr_sweeper_cli.main import _endpoint, _region
-
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--log-group", metavar="NAME", help="the function's log group")
     where.add_argument(
@@ -67,10 +66,10 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
         "--since", type=duration, default=timedelta(days=7), metavar="DURATION",
         help="how far back to look: 30m, 12h, 7d, 2w (default: 7d)",
     )  # fmt: skip
-    parser.add_argument("--region", type=_region, help="AWS region of the stack")
+    parser.add_argument("--region", type=region_name, help="AWS region of the stack")
     parser.add_argument("--profile", help="AWS named profile")
     parser.add_argument(
-        "--endpoint-url", type=_endpoint,
+        "--endpoint-url", type=endpoint_url,
         help="send every AWS call to this endpoint, e.g. the local emulator",
     )  # fmt: skip
     parser.add_argument(
