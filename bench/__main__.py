@@ -6,6 +6,7 @@ tests: a slow CI machine must not fail the build, but a regression shows in thes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -22,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper import lifecycle, planner
+from ecr_sweeper import lifecycle, metrics_catalog, planner
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.engine import sweeper_for
 from ecr_sweeper.model import Image
 from ecr_sweeper.repository_sweep import image_ids
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -38,6 +39,7 @@ TARGETS = {
     "sweep 200x500 at 50 ms a call (dry run)": 12.0,
     "sweep 200x500 at 50 ms a call (live)": 12.0,
     "sweep 200x500 at 50 ms a call, 20% throttled (live)": 36.0,
+    "sweep 200x500 at 50 ms a call, Lambda handler (live)": 24.0,
     "sweep 1x25000 at 5 ms a call (live)": 120.0,
     "sweep 1x100000 at 5 ms a call (live)": 600.0,
 }
@@ -151,6 +153,9 @@ class Workload:
     throttle_rate: float = 0.0
     dry_run: bool = False
     concurrency: int | None = None
+    through_handler: bool = False
+    """Invoke the Lambda handler itself: Powertools Logger, Metrics and Tracer, one JSON audit
+    record per deleted image (to /dev/null here, to CloudWatch Logs in Lambda)."""
 
 
 def emulator_process(workload: Workload) -> tuple[subprocess.Popen[str], str]:
@@ -195,6 +200,66 @@ def lower_bound(summary: Any) -> int:
     return calls
 
 
+Sweep = Callable[[Workload], tuple[dict[str, Any], int | None]]
+"""Runs the workload's sweep: the run summary, and the lower bound of its ECR calls if known."""
+
+
+def engine_sweep(target: AwsTarget) -> Sweep:
+    """The engine as the CLI runs it, its log records dropped (the CLI shows only warnings)."""
+
+    def sweep(workload: Workload) -> tuple[dict[str, Any], int | None]:
+        summary = sweeper_for(
+            target,
+            Settings(),
+            logging.getLogger("bench"),
+            dry_run=workload.dry_run,
+            max_concurrency=workload.concurrency,
+        ).run()
+        return summary.to_dict(), lower_bound(summary)
+
+    return sweep
+
+
+def handler_sweep(endpoint: str) -> Sweep:
+    """The Lambda handler, with the stack's environment and every log record written out."""
+    os.environ.update(
+        {
+            ENVIRONMENT_VARIABLE: Settings().to_json(),
+            "AWS_ENDPOINT_URL": endpoint,
+            "POWERTOOLS_SERVICE_NAME": metrics_catalog.SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": "EcrSweeper",
+        }
+    )
+    logging.disable(logging.NOTSET)
+    from ecr_sweeper import handler
+
+    sink = open(os.devnull, "w")  # noqa: SIM115 - open for the rest of this process
+    for stream_handler in logging.getLogger(metrics_catalog.SERVICE).handlers:
+        if isinstance(stream_handler, logging.StreamHandler):
+            stream_handler.stream = sink
+
+    def sweep(workload: Workload) -> tuple[dict[str, Any], int | None]:
+        event = {"dryRun": True} if workload.dry_run else {}
+        with contextlib.redirect_stdout(sink):
+            result: dict[str, Any] = handler.lambda_handler(event, _LambdaContext())
+        return result, None  # the handler's summary doesn't carry the decisions
+
+    return sweep
+
+
+@dataclass
+class _LambdaContext:
+    """What the handler reads of Lambda's context object."""
+
+    function_name: str = "ecr-sweeper"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-sweeper"
+    aws_request_id: str = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
 def sweep_emulator(workload: Workload) -> Callable[[], dict[str, Any]]:
     def run() -> dict[str, Any]:
         process, endpoint = emulator_process(workload)
@@ -208,15 +273,10 @@ def sweep_emulator(workload: Workload) -> Callable[[], dict[str, Any]]:
             target = AwsTarget(region="us-east-1", endpoint_url=endpoint)
             warm_up(target)
             control(endpoint, "DELETE", "calls")
+            sweep = handler_sweep(endpoint) if workload.through_handler else engine_sweep(target)
             cpu_before = resource.getrusage(resource.RUSAGE_SELF)
             started = time.perf_counter()
-            summary = sweeper_for(
-                target,
-                Settings(),
-                logging.getLogger("bench"),
-                dry_run=workload.dry_run,
-                max_concurrency=workload.concurrency,
-            ).run()
+            data, bound = sweep(workload)
             wall = time.perf_counter() - started
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             calls = control(endpoint, "GET", "calls")["calls"]
@@ -224,8 +284,6 @@ def sweep_emulator(workload: Workload) -> Callable[[], dict[str, Any]]:
             process.terminate()
             process.wait(timeout=30)
         ecr_calls = calls.get("ecr", {})
-        data = summary.to_dict()
-        bound = lower_bound(summary)
         return {
             "wallSeconds": round(wall, 2),
             "cpuSeconds": round(
@@ -261,6 +319,9 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     ),
     "sweep 200x500 at 50 ms a call, 20% throttled (live)": sweep_emulator(
         Workload("large:200x500", latency_ms=50, throttle_rate=0.2)
+    ),
+    "sweep 200x500 at 50 ms a call, Lambda handler (live)": sweep_emulator(
+        Workload("large:200x500", latency_ms=50, through_handler=True)
     ),
     "sweep 1x25000 at 5 ms a call (live)": sweep_emulator(Workload("large:1x25000", latency_ms=5)),
     "sweep 1x100000 at 5 ms a call (live)": sweep_emulator(

@@ -25,7 +25,7 @@ from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.parameters import ParameterCursor
 from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import Registry, RegistryError, Repository
-from ecr_sweeper.repository_sweep import EventLogger, RunContext, sweep_repository
+from ecr_sweeper.repository_sweep import EventLogger, RunContext, Usage, sweep_repository
 from ecr_sweeper.results import (
     FAILED,
     SKIPPED,
@@ -133,8 +133,7 @@ class Sweeper:
                     ev.RUN_ID: self.summary.run_id,
                 },
             )
-            context = self._context(self._load_images_in_use())
-            results = self._sweep_all(context, ordered)
+            results = self._sweep_all(ordered)
             self.summary.results = sorted(results, key=lambda r: r.repository)
             self._save_cursor(ordered, results)
         self.summary.throttled_calls = self._registry.throttled_calls
@@ -162,21 +161,21 @@ class Sweeper:
         if unfinished != self.summary.resumed_from:
             self._cursor.save(unfinished)
 
-    def _load_images_in_use(self) -> tuple[InUse, str | None]:
+    def _load_usage(self) -> Usage:
         """Learn which images are in use; if that fails (or the run was told it can't decide),
         nothing is deleted anywhere this run."""
         if self._uncertain is not None:
-            return InUse(), self._uncertain
+            return Usage(InUse(), self._uncertain)
         try:
-            return self._images_in_use(), None
+            return Usage(self._images_in_use())
         except UsageUnavailable as error:
             self._log.error(
                 f"deleting nothing this run: {error}",
                 extra={ev.EVENT: ev.USAGE_UNAVAILABLE, ev.REASON: str(error)},
             )
-            return InUse(), str(error)
+            return Usage(InUse(), str(error))
 
-    def _context(self, in_use: tuple[InUse, str | None]) -> RunContext:
+    def _context(self, usage: Callable[[], Usage]) -> RunContext:
         return RunContext(
             registry=self._registry,
             settings=self._settings,
@@ -184,21 +183,25 @@ class Sweeper:
             run_id=self.summary.run_id,
             dry_run=self.summary.dry_run,
             started_at=self.summary.started_at,
-            in_use=in_use[0],
-            uncertain=in_use[1],
+            usage=usage,
             confirmed=self._approved,
             budget=self._budget,
             parallel=self._parallel,
         )
 
-    def _sweep_all(self, context: RunContext, ordered: list[Repository]) -> list[RepositoryResult]:
+    def _sweep_all(self, ordered: list[Repository]) -> list[RepositoryResult]:
         """One unit per repository in the pool; delete batches go to a pool of their own, so a
-        repository waiting on its batches never holds up the workers that run them."""
+        repository waiting on its batches never holds up the workers that run them. The images
+        in use are learned on a thread of their own meanwhile: a unit lists its repository
+        first and waits for them only to plan."""
         with (
+            ThreadPoolExecutor(1, thread_name_prefix="in-use") as in_use,
             ThreadPoolExecutor(self._workers, thread_name_prefix="repository") as repositories,
             ThreadPoolExecutor(self._workers, thread_name_prefix="delete") as batches,
         ):
             self._batches = batches
+            usage = in_use.submit(self._in_trace(self._load_usage))
+            context = self._context(usage.result)
             sweep = self._in_trace(self._sweep_one)
             futures = [repositories.submit(sweep, context, repo) for repo in ordered]
             return [future.result() for future in futures]

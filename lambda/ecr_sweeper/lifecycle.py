@@ -678,17 +678,17 @@ def _apply_rule(rule: Rule, ordered: list[Image], now: datetime) -> _RuleFinding
     selected = [image for image in ordered if selection.matches(image)]
     result = _RuleFindings(rule)
     limit = selection.count_number
+    label = rule.label
     if selection.count_type == "imageCountMoreThan":
-        for index, image in enumerate(selected):
-            if index < limit:
-                reason = f"among the newest {limit} images selected by {rule.label}"
-                result.findings[image.digest] = _Finding(False, reason)
-            else:
-                reason = (
-                    f"not among the newest {limit} images selected by {rule.label} "
-                    f"(number {index + 1} of {len(selected)}, newest first)"
-                )
-                result.findings[image.digest] = _Finding(True, reason)
+        among = _Finding(False, f"among the newest {limit} images selected by {label}")
+        for image in selected[:limit]:
+            result.findings[image.digest] = among
+        for index, image in enumerate(selected[limit:], start=limit + 1):
+            reason = (
+                f"not among the newest {limit} images selected by {label} "
+                f"(number {index} of {len(selected)}, newest first)"
+            )
+            result.findings[image.digest] = _Finding(True, reason)
         return result
     for image in selected:
         if selection.count_type == "sinceImageTransitioned":
@@ -704,7 +704,7 @@ def _apply_rule(rule: Rule, ordered: list[Image], now: datetime) -> _RuleFinding
         age = now - moment
         older = age > timedelta(days=limit)
         comparison = "more than" if older else "not more than"
-        reason = f"{what} {_days(age, limit)}, {comparison} {days(limit)} ({rule.label})"
+        reason = f"{what} {_days(age, limit)}, {comparison} {days(limit)} ({label})"
         result.findings[image.digest] = _Finding(older, reason)
     return result
 

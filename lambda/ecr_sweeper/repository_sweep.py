@@ -41,6 +41,14 @@ class EventLogger(Protocol):
 
 
 @dataclass(frozen=True)
+class Usage:
+    """The images in use across the run, or why that can't be known."""
+
+    in_use: InUse
+    uncertain: str | None = None
+
+
+@dataclass(frozen=True)
 class RunContext:
     """What every repository of one run shares; read-only once the run has started."""
 
@@ -50,14 +58,23 @@ class RunContext:
     run_id: str
     dry_run: bool
     started_at: datetime
-    in_use: InUse
-    uncertain: str | None
-    """Why nothing may be deleted anywhere this run (an in-use source failed), if so."""
+    usage: Callable[[], Usage]
+    """What is in use. The run learns it while the first repositories are listed, so this
+    waits until it is known; only planning needs it."""
     confirmed: Mapping[str, frozenset[str]] | None
     """Per repository, the digests a person saw expire and confirmed; None: no confirmation."""
     budget: TimeBudget
     parallel: Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
     """Maps a function over items in the run's batch pool, results in item order."""
+
+    @property
+    def in_use(self) -> InUse:
+        return self.usage().in_use
+
+    @property
+    def uncertain(self) -> str | None:
+        """Why nothing may be deleted anywhere this run (an in-use source failed), if so."""
+        return self.usage().uncertain
 
 
 def sweep_repository(context: RunContext, repository: Repository) -> RepositoryResult:
@@ -124,12 +141,12 @@ def _facts(
     context: RunContext, repository: Repository, images: list[Image]
 ) -> planner.RepositoryFacts:
     """Index children and images in use; any doubt makes the repository uncertain."""
-    by_digest, by_tag = context.in_use.for_repository(
-        repository.registry_id, repository.region, repository.name
-    )
     indexes = [image for image in images if image.is_index]
     readable = sorted(i.digest for i in indexes if i.status is ImageStatus.ACTIVE)
     manifests = context.registry.index_manifests(repository.name, readable) if readable else None
+    by_digest, by_tag = context.in_use.for_repository(
+        repository.registry_id, repository.region, repository.name
+    )
     return planner.RepositoryFacts(
         children=manifests.children if manifests else {},
         in_use_by_digest=by_digest,

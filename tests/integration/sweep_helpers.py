@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.ecr import PAGE_SIZE, EcrRegistry
 from ecr_sweeper.engine import Cursor, RunSummary, Sweeper
 from ecr_sweeper.limiter import AdaptiveLimiter
+from ecr_sweeper.references import InUse
 from ecr_sweeper.settings import Settings
 from ecr_sweeper.usage import images_in_use
 from local_ecr import LocalEcr
@@ -57,6 +59,7 @@ def sweeper(
     max_concurrency: int | None = None,
     budget: TimeBudget | None = None,
     cursor: Cursor | None = None,
+    in_use: Callable[[], InUse] | None = None,
 ) -> Sweeper:
     """The engine on the emulator, as the handler wires it, with the run starting at NOW."""
     chosen = settings or Settings()
@@ -74,7 +77,7 @@ def sweeper(
         clock=lambda: NOW,
         tracer=tracer,
         approved=approved,
-        images_in_use=lambda: images_in_use(chosen, target.client),
+        images_in_use=in_use or (lambda: images_in_use(chosen, target.client)),
         max_concurrency=workers,
         budget=budget,
         cursor=cursor,

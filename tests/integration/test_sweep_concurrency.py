@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from sweep_helpers import build_registry, default_keeps, push, remaining, sweep, sweeper
 
 from ecr_sweeper.aws import AwsTarget
@@ -14,7 +15,9 @@ from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.ecr import EcrRegistry
 from ecr_sweeper.engine import UNFINISHED, RunSummary
 from ecr_sweeper.parameters import ParameterCursor
+from ecr_sweeper.references import InUse
 from ecr_sweeper.settings import Settings
+from ecr_sweeper.usage import images_in_use
 from local_ecr import LocalEcr
 from local_ecr.manifests import Built, ManifestFactory
 
@@ -108,6 +111,48 @@ def test_throttling_halves_the_calls_in_flight_and_loses_nothing(local_ecr: Loca
     assert summary.lowest_concurrency < 8, "throttling cut the calls in flight"
     for repository, images in pushed.items():
         assert set(remaining(local_ecr, repository)) == default_keeps(images)
+
+
+def test_repositories_are_listed_while_the_images_in_use_are_learned(
+    local_ecr: LocalEcr,
+) -> None:
+    """Learning what is in use (ECS, Lambda, ...) no longer delays the first listings; only
+    planning waits for it, so nothing is decided without it."""
+    for number in range(3):
+        tagged_history(local_ecr, f"repo-{number}", images=4, tags_each=1, seed=number)
+    local_ecr.faults.latency(1.0, operation="ListClusters", service="ecs")
+    events: list[str] = []
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+
+    def learn_in_use() -> InUse:
+        in_use = images_in_use(KEEP_TWO, target.client)
+        events.append("in use known")
+        return in_use
+
+    client = local_ecr.client("ecr", config=Config(retries={"mode": "standard"}))
+    for operation, event in (("DescribeImages", "list"), ("BatchDeleteImage", "del")):
+        client.meta.events.register(
+            f"before-call.ecr.{operation}", lambda event=event, **_: events.append(event)
+        )
+    summary = sweep(local_ecr, KEEP_TWO, client=client, max_concurrency=4, in_use=learn_in_use)
+    assert events[:4] == ["list", "list", "list", "in use known"], events
+    assert events[4:] == ["del"] * 3, "every delete waited for the images in use"
+    assert summary.failures == 0 and summary.total("images_deleted") == 6
+
+
+def test_an_unexpected_error_learning_the_images_in_use_fails_every_repository(
+    local_ecr: LocalEcr,
+) -> None:
+    for number in range(2):
+        tagged_history(local_ecr, f"repo-{number}", images=4, tags_each=1, seed=number)
+
+    def broken() -> InUse:
+        raise RuntimeError("the ECS SDK model changed")
+
+    summary = sweep(local_ecr, KEEP_TWO, in_use=broken)
+    assert [r.status for r in summary.results] == ["failed", "failed"]
+    assert all("the ECS SDK model changed" in (r.reason or "") for r in summary.results)
+    assert all(len(remaining(local_ecr, f"repo-{n}")) == 4 for n in range(2)), "none deleted"
 
 
 class MemoryCursor:
