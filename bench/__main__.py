@@ -172,6 +172,16 @@ def emulator_process(workload: Workload) -> tuple[subprocess.Popen[str], str]:
     return process, endpoint
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time of another process (Linux /proc); None where that can't be read. The local
+    ECR's CPU for the same workload shows how fast the machine was during a run."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def control(endpoint: str, method: str, route: str, payload: dict[str, Any] | None = None) -> Any:
     """The local ECR's control API (faults, latency, call counts)."""
     body = json.dumps(payload).encode() if payload is not None else None
@@ -275,10 +285,12 @@ def sweep_emulator(workload: Workload) -> Callable[[], dict[str, Any]]:
             control(endpoint, "DELETE", "calls")
             sweep = handler_sweep(endpoint) if workload.through_handler else engine_sweep(target)
             cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+            emulator_before = process_cpu_seconds(process.pid)
             started = time.perf_counter()
             data, bound = sweep(workload)
             wall = time.perf_counter() - started
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+            emulator_after = process_cpu_seconds(process.pid)
             calls = control(endpoint, "GET", "calls")["calls"]
         finally:
             process.terminate()
@@ -290,6 +302,9 @@ def sweep_emulator(workload: Workload) -> Callable[[], dict[str, Any]]:
                 cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime,
                 2,
             ),
+            "localEcrCpuSeconds": round(emulator_after - emulator_before, 2)
+            if emulator_after is not None and emulator_before is not None
+            else None,
             "repositories": data["repositories"],
             "imagesScanned": data["imagesScanned"],
             "imagesExpired": data["imagesExpired"],
@@ -341,9 +356,21 @@ def run_one(name: str) -> int:
     return 0
 
 
+def cpu_gauge() -> float:
+    """Seconds a fixed pure-Python loop takes: how fast this machine was during the run. Shared
+    2-core machines vary by half from hour to hour; compare figures at a similar gauge."""
+    started = time.perf_counter()
+    total = 0
+    for number in range(10_000_000):
+        total += number
+    return round(time.perf_counter() - started, 2)
+
+
 def main(only: str = "") -> int:
     """Each benchmark in its own process, so peak memory is its own. `only` picks the
     benchmarks whose name contains it (`python -m bench --only 200x500`)."""
+    gauge = cpu_gauge()
+    print(f"CPU gauge: {gauge:.2f} s (a fixed pure-Python loop; lower is a faster machine)")
     results = []
     for name in [n for n in BENCHMARKS if only in n]:
         child = subprocess.run(
@@ -362,7 +389,12 @@ def main(only: str = "") -> int:
     if only:
         return 0 if all(r["withinTarget"] for r in results) else 1
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"python": sys.version.split()[0], "results": results}, indent=2))
+    RESULTS.write_text(
+        json.dumps(
+            {"python": sys.version.split()[0], "cpuGaugeSeconds": gauge, "results": results},
+            indent=2,
+        )
+    )
     print(f"written to {RESULTS}")
     return 0 if all(r["withinTarget"] for r in results) else 1
 

@@ -17,7 +17,8 @@ from ecr_sweeper.handler import EventError, requested_dry_run
 from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
 from ecr_sweeper.telemetry import publish_run_metrics, publish_target_metrics
 
-logger = Logger()
+logger = Logger(json_deserializer=ev.json_message)
+ev.skip_unused_record_fields()
 metrics = Metrics()
 tracer = Tracer()
 

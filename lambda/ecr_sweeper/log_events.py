@@ -6,6 +6,10 @@ so the queries can't drift from what the logger writes.
 
 from __future__ import annotations
 
+import json
+import logging
+from typing import Any
+
 EVENT = "event"
 """Every record ecr-sweeper writes carries this key; its value is one of the names below."""
 
@@ -50,3 +54,21 @@ REPOSITORIES_SELECTED = "repositoriesSelected"
 POLICY_CHANGE = "change"
 PREVIOUS_POLICY_SHA256 = "previousPolicySha256"
 TARGET = "target"
+
+
+def json_message(message: Any) -> Any:
+    """Powertools Logger's `json_deserializer`: a message that is a JSON object or array becomes
+    structured, as by default; any other message stays as written, without the failed decode the
+    default spends on every plain sentence (a sixth of an audit record's cost; a sweep can write
+    100,000 of them)."""
+    if isinstance(message, str) and message.startswith(("{", "[")):
+        return json.loads(message)
+    return message
+
+
+def skip_unused_record_fields() -> None:
+    """Don't collect the thread and process of each log record: Powertools writes neither, and
+    collecting them is part of every record's cost (the logging HOWTO's "Optimization")."""
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
