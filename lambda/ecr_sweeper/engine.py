@@ -10,6 +10,8 @@ start with them.
 from __future__ import annotations
 
 import contextlib
+import gc
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +66,42 @@ class Cursor(Protocol):
     def save(self, resume_from: str | None) -> None: ...
 
 
+GC_FIRST_GENERATION_THRESHOLD = 10_000
+"""Allocations between young-generation collections during a run (Python's default: 700)."""
+
+
+class _FewerCollections:
+    """Collect the young generation less often while runs last. A sweep allocates millions of
+    short-lived objects while it holds every image of the repositories in flight, and with the
+    default threshold the cyclic collector took about a tenth of the run's CPU (measured on
+    200 x 500 images). Cycles are still collected. Runs may overlap (one per target): the first
+    to start raises the threshold and the last to finish puts the previous one back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._previous: tuple[int, int, int] = gc.get_threshold()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._runs == 0:
+                self._previous = gc.get_threshold()
+                first, *older = self._previous
+                gc.set_threshold(max(first, GC_FIRST_GENERATION_THRESHOLD), *older)
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+                if self._runs == 0:
+                    gc.set_threshold(*self._previous)
+
+
+_fewer_collections = _FewerCollections()
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -105,6 +143,14 @@ class Sweeper:
 
     def run(self) -> RunSummary:
         """Sweep every selected repository; the summary holds one result per repository."""
+        with _fewer_collections():
+            self._run()
+        self.summary.throttled_calls = self._registry.throttled_calls
+        self.summary.lowest_concurrency = self._registry.lowest_concurrency
+        self.summary.finished_at = self._clock()
+        return self.summary
+
+    def _run(self) -> None:
         try:
             repositories = sorted(
                 (r for r in self._registry.repositories() if self._selected(r)),
@@ -136,10 +182,6 @@ class Sweeper:
             results = self._sweep_all(ordered)
             self.summary.results = sorted(results, key=lambda r: r.repository)
             self._save_cursor(ordered, results)
-        self.summary.throttled_calls = self._registry.throttled_calls
-        self.summary.lowest_concurrency = self._registry.lowest_concurrency
-        self.summary.finished_at = self._clock()
-        return self.summary
 
     def _selected(self, repository: Repository) -> bool:
         return planner.select_repository(repository.name, self._settings)

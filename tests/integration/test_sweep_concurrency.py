@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 from typing import Any
@@ -13,7 +14,12 @@ from sweep_helpers import build_registry, default_keeps, push, remaining, sweep,
 from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.ecr import EcrRegistry
-from ecr_sweeper.engine import UNFINISHED, RunSummary
+from ecr_sweeper.engine import (
+    GC_FIRST_GENERATION_THRESHOLD,
+    UNFINISHED,
+    RunSummary,
+    _fewer_collections,
+)
 from ecr_sweeper.parameters import ParameterCursor
 from ecr_sweeper.references import InUse
 from ecr_sweeper.settings import Settings
@@ -153,6 +159,36 @@ def test_an_unexpected_error_learning_the_images_in_use_fails_every_repository(
     assert [r.status for r in summary.results] == ["failed", "failed"]
     assert all("the ECS SDK model changed" in (r.reason or "") for r in summary.results)
     assert all(len(remaining(local_ecr, f"repo-{n}")) == 4 for n in range(2)), "none deleted"
+
+
+def test_a_run_collects_garbage_less_often_and_puts_the_thresholds_back(
+    local_ecr: LocalEcr,
+) -> None:
+    tagged_history(local_ecr, "app", images=4, tags_each=1)
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+
+    def learn_in_use() -> InUse:
+        during.append(gc.get_threshold())
+        return images_in_use(KEEP_TWO, target.client)
+
+    summary = sweep(local_ecr, KEEP_TWO, in_use=learn_in_use)
+    assert summary.total("images_deleted") == 2
+    assert during == [(max(before[0], GC_FIRST_GENERATION_THRESHOLD), *before[1:])]
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_runs_put_the_thresholds_back_when_the_last_one_ends() -> None:
+    before = gc.get_threshold()
+    raised = (max(before[0], GC_FIRST_GENERATION_THRESHOLD), *before[1:])
+    first, second = _fewer_collections(), _fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == raised, "the second run is still going"
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
 
 
 class MemoryCursor:
