@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -100,6 +101,12 @@ class _FewerCollections:
 
 
 _fewer_collections = _FewerCollections()
+
+
+def _writes_info(logger: EventLogger) -> bool:
+    """Whether info records reach a handler (stdlib and Powertools loggers both tell)."""
+    is_enabled_for = getattr(logger, "isEnabledFor", None)
+    return bool(is_enabled_for(logging.INFO)) if callable(is_enabled_for) else True
 
 
 def _utc_now() -> datetime:
@@ -229,6 +236,7 @@ class Sweeper:
             confirmed=self._approved,
             budget=self._budget,
             parallel=self._parallel,
+            audited=_writes_info(self._log),
         )
 
     def _sweep_all(self, ordered: list[Repository]) -> list[RepositoryResult]:
