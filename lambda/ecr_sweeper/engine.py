@@ -349,12 +349,14 @@ def sweeper_for(
     max_concurrency: int | None = None,
     budget: TimeBudget | None = None,
     cursor_parameter: str | None = None,
+    cursor: Cursor | None = None,
     uncertain: str | None = None,
 ) -> Sweeper:
     """A Sweeper whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`.
 
     `cursor_parameter` names the SSM parameter that carries where the last run's time budget
     ran out (the deployed stack creates it); without it every run starts at the first repository.
+    A run over several registries passes each one's `cursor` instead (`targets.sweep_targets`).
     `uncertain` says why nothing may be deleted anywhere this run (an SDK too old to trust): every
     repository is then planned and reported as undecidable, which counts as a failure.
 
@@ -373,8 +375,11 @@ def sweeper_for(
         approved=approved,
         max_concurrency=workers,
         budget=budget,
-        cursor=ParameterCursor(target.client("ssm"), cursor_parameter, logger)
-        if cursor_parameter
-        else None,
+        cursor=cursor
+        or (
+            ParameterCursor(target.client("ssm"), cursor_parameter, logger)
+            if cursor_parameter
+            else None
+        ),
         uncertain=uncertain,
     )

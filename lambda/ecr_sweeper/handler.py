@@ -104,6 +104,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             budget=run_budget,
             partition=context.invoked_function_arn.split(":")[1],
             uncertain=sdk_problem,
+            cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
         )
     else:
         sweeper = sweeper_for(

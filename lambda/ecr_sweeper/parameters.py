@@ -1,9 +1,11 @@
 """The one module that talks to SSM Parameter Store: the run cursor and parameter documents.
 
 The cursor is a small String parameter the stack creates: `{"resumeFrom": "<repository>"}` when
-the last live run's time budget ran out, `{}` otherwise. It is read at the start of a run and
-written only when it changes. Trouble with it never stops a sweep: the run then starts at the
-first repository, and says so.
+the last live run's time budget ran out, `{}` otherwise. A run over several registries (settings
+`regions`, `accounts`) keeps one per registry instead, and the registry to start with:
+`{"resumeTarget": "<target>", "targets": {"<target>": "<repository>"}}`. It is read at the start
+of a run and written only when it changes. Trouble with it never stops a sweep: the run then
+starts at the first repository (and the first registry), and says so.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ STATE_PARAMETER_VARIABLE = "SWEEPER_STATE_PARAMETER"
 """The Lambda environment variable naming the cursor's parameter."""
 
 RESUME_FROM = "resumeFrom"
+RESUME_TARGET = "resumeTarget"
+TARGETS = "targets"
 
 
 def read_parameter(client: Any, name: str) -> str:
@@ -52,7 +56,96 @@ class ParameterCursor:
             self._unavailable(f"can't write the cursor {self._name}: {error}")
 
     def _unavailable(self, reason: str) -> None:
-        self._log.warning(
-            f"{reason}; this run starts at the first repository",
-            extra={ev.EVENT: ev.CURSOR_UNAVAILABLE, ev.REASON: reason},
-        )
+        _unavailable(self._log, reason)
+
+
+def _unavailable(logger: Any, reason: str) -> None:
+    logger.warning(
+        f"{reason}; this run starts at the first repository",
+        extra={ev.EVENT: ev.CURSOR_UNAVAILABLE, ev.REASON: reason},
+    )
+
+
+class TargetCursors:
+    """The cursors of a run over several registries, in the same parameter: where each
+    registry's last run ran out of time, and which registry ran out first, to start with it.
+    Read once when made; `save` writes the whole document once, at the end of the run."""
+
+    def __init__(self, client: Any, name: str, logger: Any) -> None:
+        self._client = client
+        self._name = name
+        self._log = logger
+        self._resume_target: str | None = None
+        self._targets: dict[str, str] = {}
+        try:
+            document = json.loads(read_parameter(client, name))
+        except (ClientError, BotoCoreError, KeyError, ValueError) as error:
+            _unavailable(logger, f"can't read the cursor {name}: {error}")
+            document = {}
+        if isinstance(document, dict):
+            target = document.get(RESUME_TARGET)
+            self._resume_target = target if isinstance(target, str) and target else None
+            targets = document.get(TARGETS)
+            if isinstance(targets, dict):
+                self._targets = {
+                    label: repository
+                    for label, repository in targets.items()
+                    if isinstance(label, str) and isinstance(repository, str) and repository
+                }
+        self._saved = self._document()
+
+    def order(self, labels: list[str]) -> list[str]:
+        """The registries in the order to sweep them: the one that ran out first, then on."""
+        if self._resume_target not in labels:
+            return labels
+        start = labels.index(self._resume_target)
+        return labels[start:] + labels[:start]
+
+    def cursor(self, label: str) -> TargetCursor:
+        return TargetCursor(self, label)
+
+    def load(self, label: str) -> str | None:
+        return self._targets.get(label)
+
+    def record(self, label: str, resume_from: str | None) -> None:
+        if resume_from:
+            self._targets[label] = resume_from
+        else:
+            self._targets.pop(label, None)
+
+    def save(self, resume_target: str | None) -> None:
+        """Write where each registry stands and the one to start with, if that changed."""
+        self._resume_target = resume_target
+        document = self._document()
+        if document == self._saved:
+            return
+        try:
+            self._client.put_parameter(
+                Name=self._name, Value=json.dumps(document), Type="String", Overwrite=True
+            )
+        except (ClientError, BotoCoreError) as error:
+            _unavailable(self._log, f"can't write the cursor {self._name}: {error}")
+            return
+        self._saved = document
+
+    def _document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        if self._resume_target:
+            document[RESUME_TARGET] = self._resume_target
+        if self._targets:
+            document[TARGETS] = dict(sorted(self._targets.items()))
+        return document
+
+
+class TargetCursor:
+    """One registry's cursor within `TargetCursors` (the engine's Cursor)."""
+
+    def __init__(self, cursors: TargetCursors, label: str) -> None:
+        self._cursors = cursors
+        self._label = label
+
+    def load(self) -> str | None:
+        return self._cursors.load(self._label)
+
+    def save(self, resume_from: str | None) -> None:
+        self._cursors.record(self._label, resume_from)

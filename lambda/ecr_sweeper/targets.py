@@ -2,7 +2,9 @@
 
 Each target, an account and region, gets its own clients and its own sweep, one after the other,
 within the run's one time budget. A target whose role can't be assumed, or whose sweep fails, is
-reported as a failed target and never stops the others. Results carry `account/region`.
+reported as a failed target and never stops the others. Results carry `account/region`. When the
+budget runs out, the next run starts with the target it ran out in, at the repository it stopped
+at, so that no target is left behind night after night.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from ecr_sweeper.aws import AwsTarget
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.ecr import error_code
 from ecr_sweeper.engine import EventLogger, sweeper_for
-from ecr_sweeper.results import FAILED, RepositoryResult, RunSummary
+from ecr_sweeper.parameters import TargetCursors
+from ecr_sweeper.results import FAILED, UNFINISHED, RepositoryResult, RunSummary
 from ecr_sweeper.settings import Settings
 
 SESSION_NAME = "ecr-sweeper"
@@ -80,20 +83,33 @@ def sweep_targets(
     budget: TimeBudget | None = None,
     partition: str = "aws",
     uncertain: str | None = None,
+    cursor_parameter: str | None = None,
 ) -> RunSummary:
-    """Sweep every target in turn; one summary whose results name their target.
+    """Sweep every target in turn; one summary whose results name their target, in the
+    settings' order of targets.
 
     `uncertain` (an SDK too old to trust) makes every target delete nothing, as `sweeper_for`.
     `approved` maps a target label to the digests a person confirmed per repository.
-    The cursor is a single registry's, so a multi-target run starts each registry at its start.
+    `cursor_parameter` (the stack's SSM parameter, in the caller's own account and region) keeps
+    each target's cursor: a live run starts with the target whose last run ran out of time, and
+    within each target at its first unfinished repository.
     """
     shared_budget = budget or TimeBudget(None)
     combined = RunSummary(
         run_id=run_id or str(uuid.uuid4()), dry_run=dry_run, started_at=datetime.now(UTC)
     )
+    cursors = (
+        TargetCursors(base.client("ssm"), cursor_parameter, logger)
+        if cursor_parameter and not dry_run
+        else None
+    )
+    own_region = base.effective_region()
+    specs = {spec.label(own_region): spec for spec in target_specs(settings)}
+    ordered = cursors.order(list(specs)) if cursors else list(specs)
+    by_target: dict[str, list[RepositoryResult]] = {}
     lowest: list[int] = []
-    for spec in target_specs(settings):
-        label = spec.label(base.effective_region())
+    for label in ordered:
+        spec = specs[label]
         results: list[RepositoryResult]
         try:
             target = resolve(base, spec, settings, partition)
@@ -107,6 +123,7 @@ def sweep_targets(
                 approved=None if approved is None else approved.get(label, {}),
                 max_concurrency=max_concurrency,
                 budget=shared_budget,
+                cursor=cursors.cursor(label) if cursors else None,
                 uncertain=uncertain,
             ).run()
         except (ClientError, BotoCoreError) as error:
@@ -122,7 +139,14 @@ def sweep_targets(
             combined.throttled_calls += summary.throttled_calls
         for result in results:
             result.target = label
-        combined.results.extend(results)
+        by_target[label] = results
+    if cursors:
+        cursors.save(next((t for t in ordered if _unfinished(by_target[t])), None))
+    combined.results = [result for label in specs for result in by_target[label]]
     combined.lowest_concurrency = min(lowest, default=0)
     combined.finished_at = datetime.now(UTC)
     return combined
+
+
+def _unfinished(results: list[RepositoryResult]) -> bool:
+    return any(result.status == UNFINISHED for result in results)

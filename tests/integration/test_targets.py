@@ -14,7 +14,8 @@ from moto.sts.models import sts_backends
 from sweep_helpers import ago
 
 from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.results import FAILED
+from ecr_sweeper.budget import TimeBudget
+from ecr_sweeper.results import FAILED, UNFINISHED
 from ecr_sweeper.settings import Settings
 from ecr_sweeper.targets import role_arns, sweep_targets
 from ecr_sweeper_cli.main import main
@@ -250,3 +251,74 @@ def test_every_call_in_a_member_account_is_granted_to_the_member_role(
     }
     assert called <= granted, f"called but not granted: {sorted(called - granted)}"
     assert granted <= called, f"granted but never called: {sorted(granted - called)}"
+
+
+def test_the_next_run_starts_with_the_target_the_last_one_ran_out_in(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-region run out of time leaves a cursor per target; the next live run starts with
+    the target it ran out in, so a late target is never left behind night after night."""
+    ssm = local_ecr.client("ssm")
+    ssm.put_parameter(Name="/sweeper/cursor", Value="{}", Type="String")
+    seed(local_ecr, monkeypatch, "web", region="us-east-1")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    settings = Settings(regions=("us-east-1", "eu-west-1"), **SETTINGS)  # type: ignore[arg-type]
+
+    def one_delete_call() -> TimeBudget:
+        """A budget on a clock that ticks once per BatchDeleteImage: one call, then it's out."""
+        return TimeBudget(0.5, clock=lambda: local_ecr.calls_for("ecr")["BatchDeleteImage"])
+
+    def run() -> list[tuple[str | None, str, str, int]]:
+        summary = sweep_targets(
+            target(local_ecr), settings, logging.getLogger("t"), dry_run=False,
+            budget=one_delete_call(), cursor_parameter="/sweeper/cursor",
+        )  # fmt: skip
+        return [(r.target, r.repository, r.status, r.images_deleted) for r in summary.results]
+
+    def cursor() -> object:
+        return json.loads(ssm.get_parameter(Name="/sweeper/cursor")["Parameter"]["Value"])
+
+    assert run() == [
+        ("self/us-east-1", "web", "swept", 3),
+        ("self/eu-west-1", "api", UNFINISHED, 0),
+    ]
+    assert cursor() == {"resumeTarget": "self/eu-west-1", "targets": {"self/eu-west-1": "api"}}
+
+    make = ManifestFactory(random.Random("older"))
+    for number in range(3):  # more to delete in the first target
+        built = make.image(compact=True)
+        local_ecr.push_image("web", built.body, f"old-{number}", pushed_at=ago(60))
+    assert run() == [
+        ("self/us-east-1", "web", UNFINISHED, 0),
+        ("self/eu-west-1", "api", "swept", 3),
+    ], "results keep the settings' order; eu-west-1 went first and took the one call"
+    assert cursor() == {"resumeTarget": "self/us-east-1", "targets": {"self/us-east-1": "web"}}
+
+    summary = sweep_targets(
+        target(local_ecr), settings, logging.getLogger("t"), dry_run=False,
+        cursor_parameter="/sweeper/cursor",
+    )  # fmt: skip
+    assert [(r.target, r.status) for r in summary.results] == [
+        ("self/us-east-1", "swept"),
+        ("self/eu-west-1", "swept"),
+    ]
+    assert cursor() == {}, "nothing left unfinished: the cursor is cleared"
+    assert left(local_ecr, "web") == 2 and left(local_ecr, "api", region="eu-west-1") == 2
+
+
+def test_a_dry_run_over_several_targets_neither_reads_nor_moves_the_cursor(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ssm = local_ecr.client("ssm")
+    document = {"resumeTarget": "self/eu-west-1", "targets": {"self/eu-west-1": "api"}}
+    ssm.put_parameter(Name="/sweeper/cursor", Value=json.dumps(document), Type="String")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    settings = Settings(regions=("us-east-1", "eu-west-1"), **SETTINGS)  # type: ignore[arg-type]
+    local_ecr.reset_counters()
+    summary = sweep_targets(
+        target(local_ecr), settings, logging.getLogger("t"), dry_run=True,
+        budget=TimeBudget(0), cursor_parameter="/sweeper/cursor",
+    )  # fmt: skip
+    assert {r.status for r in summary.results} == {UNFINISHED}
+    assert not local_ecr.calls_for("ssm"), "a dry run doesn't touch the cursor"
+    assert json.loads(ssm.get_parameter(Name="/sweeper/cursor")["Parameter"]["Value"]) == document
