@@ -40,23 +40,32 @@ class ParameterCursor:
         self._log = logger
 
     def load(self) -> str | None:
-        try:
-            document = json.loads(read_parameter(self._client, self._name))
-        except (ClientError, BotoCoreError, KeyError, ValueError) as error:
-            self._unavailable(f"can't read the cursor {self._name}: {error}")
-            return None
+        document = _read_cursor(self._client, self._name, self._log)
         value = document.get(RESUME_FROM) if isinstance(document, dict) else None
         return value if isinstance(value, str) and value else None
 
     def save(self, resume_from: str | None) -> None:
-        value = json.dumps({RESUME_FROM: resume_from} if resume_from else {})
-        try:
-            self._client.put_parameter(Name=self._name, Value=value, Type="String", Overwrite=True)
-        except (ClientError, BotoCoreError) as error:
-            self._unavailable(f"can't write the cursor {self._name}: {error}")
+        document = {RESUME_FROM: resume_from} if resume_from else {}
+        _write_cursor(self._client, self._name, self._log, document)
 
-    def _unavailable(self, reason: str) -> None:
-        _unavailable(self._log, reason)
+
+def _read_cursor(client: Any, name: str, logger: Any) -> Any:
+    """The cursor parameter's JSON document; None, said in the log, if it can't be read."""
+    try:
+        return json.loads(read_parameter(client, name))
+    except (ClientError, BotoCoreError, KeyError, ValueError) as error:
+        _unavailable(logger, f"can't read the cursor {name}: {error}")
+        return None
+
+
+def _write_cursor(client: Any, name: str, logger: Any, document: dict[str, Any]) -> bool:
+    """Write the cursor document; False, said in the log, if it can't be written."""
+    try:
+        client.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
+    except (ClientError, BotoCoreError) as error:
+        _unavailable(logger, f"can't write the cursor {name}: {error}")
+        return False
+    return True
 
 
 def _unavailable(logger: Any, reason: str) -> None:
@@ -77,11 +86,7 @@ class TargetCursors:
         self._log = logger
         self._resume_target: str | None = None
         self._targets: dict[str, str] = {}
-        try:
-            document = json.loads(read_parameter(client, name))
-        except (ClientError, BotoCoreError, KeyError, ValueError) as error:
-            _unavailable(logger, f"can't read the cursor {name}: {error}")
-            document = {}
+        document = _read_cursor(client, name, logger)
         if isinstance(document, dict):
             target = document.get(RESUME_TARGET)
             self._resume_target = target if isinstance(target, str) and target else None
@@ -117,16 +122,8 @@ class TargetCursors:
         """Write where each registry stands and the one to start with, if that changed."""
         self._resume_target = resume_target
         document = self._document()
-        if document == self._saved:
-            return
-        try:
-            self._client.put_parameter(
-                Name=self._name, Value=json.dumps(document), Type="String", Overwrite=True
-            )
-        except (ClientError, BotoCoreError) as error:
-            _unavailable(self._log, f"can't write the cursor {self._name}: {error}")
-            return
-        self._saved = document
+        if document != self._saved and _write_cursor(self._client, self._name, self._log, document):
+            self._saved = document
 
     def _document(self) -> dict[str, Any]:
         document: dict[str, Any] = {}
