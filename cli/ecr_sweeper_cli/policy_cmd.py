@@ -30,10 +30,9 @@ from ecr_sweeper.native_policy import (
     PolicyRollout,
     native_policy_notes,
 )
-from ecr_sweeper.references import InUse
 from ecr_sweeper.registry import RegistryError, RepositoryGone
 from ecr_sweeper.results import RepositoryResult, RunSummary
-from ecr_sweeper.usage import UsageUnavailable, images_in_use
+from ecr_sweeper.usage import images_in_use, learn_usage
 from ecr_sweeper_cli.config import ConfigError, load_settings
 from ecr_sweeper_cli.options import add_target_options
 
@@ -103,17 +102,11 @@ def _rollout(args: argparse.Namespace) -> PolicyRollout:
         )
     workers = args.concurrency or settings.max_concurrency
 
-    def in_use() -> tuple[InUse, str | None]:
-        try:
-            return images_in_use(settings, target.client), None
-        except UsageUnavailable as error:
-            return InUse(), str(error)
-
     return PolicyRollout(
         EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)),
         settings,
         wanted,
-        images_in_use=in_use,
+        images_in_use=lambda: learn_usage(lambda: images_in_use(settings, target.client)),
         workers=workers,
         protect_in_use=args.protect_in_use,
     )

@@ -26,9 +26,9 @@ from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.ecr import EcrRegistry
 from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.parameters import ParameterCursor
-from ecr_sweeper.references import InUse
+from ecr_sweeper.references import InUse, Usage
 from ecr_sweeper.registry import Registry, RegistryError, Repository
-from ecr_sweeper.repository_sweep import EventLogger, RunContext, Usage, sweep_repository
+from ecr_sweeper.repository_sweep import EventLogger, RunContext, sweep_repository
 from ecr_sweeper.results import (
     FAILED,
     SKIPPED,
@@ -39,7 +39,7 @@ from ecr_sweeper.results import (
     decision_to_dict,
 )
 from ecr_sweeper.settings import Settings
-from ecr_sweeper.usage import UsageUnavailable, images_in_use
+from ecr_sweeper.usage import images_in_use, learn_usage
 
 __all__ = [
     "FAILED",
@@ -215,14 +215,7 @@ class Sweeper:
         nothing is deleted anywhere this run."""
         if self._uncertain is not None:
             return Usage(InUse(), self._uncertain)
-        try:
-            return Usage(self._images_in_use())
-        except UsageUnavailable as error:
-            self._log.error(
-                f"deleting nothing this run: {error}",
-                extra={ev.EVENT: ev.USAGE_UNAVAILABLE, ev.REASON: str(error)},
-            )
-            return Usage(InUse(), str(error))
+        return learn_usage(self._images_in_use, self._log)
 
     def _context(self, usage: Callable[[], Usage]) -> RunContext:
         return RunContext(

@@ -28,7 +28,7 @@ from ecr_sweeper.ecr import EcrRegistry, error_code
 from ecr_sweeper.engine import EventLogger, Sweeper
 from ecr_sweeper.limiter import AdaptiveLimiter
 from ecr_sweeper.model import Image
-from ecr_sweeper.references import InUse
+from ecr_sweeper.references import InUse, Usage
 from ecr_sweeper.registry import (
     DeleteFailure,
     DeleteOutcome,
@@ -40,7 +40,7 @@ from ecr_sweeper.registry import (
 from ecr_sweeper.results import FAILED, RepositoryResult, RunSummary
 from ecr_sweeper.settings import Settings
 from ecr_sweeper.targets import TargetSpec, is_multi_target, resolve, target_specs
-from ecr_sweeper.usage import UsageUnavailable, images_in_use
+from ecr_sweeper.usage import UsageUnavailable, images_in_use, learn_usage
 
 BUCKET_VARIABLE = "SWEEPER_RUN_BUCKET"
 """The Lambda environment variable naming the run bucket (the stack sets it)."""
@@ -91,7 +91,7 @@ def in_use_document(in_use: InUse, uncertain: str | None) -> dict[str, Any]:
     }
 
 
-def in_use_from_document(document: Any) -> tuple[InUse, str | None]:
+def in_use_from_document(document: Any) -> Usage:
     """Read `in_use_document` back; anything malformed raises BatchError (nothing deleted)."""
     try:
         in_use = InUse()
@@ -104,7 +104,7 @@ def in_use_from_document(document: Any) -> tuple[InUse, str | None]:
         uncertain = document["uncertain"]
     except (KeyError, TypeError, AttributeError) as error:
         raise BatchError(f"in-use snapshot: malformed ({error!r})") from error
-    return in_use, None if uncertain is None else str(uncertain)
+    return Usage(in_use, None if uncertain is None else str(uncertain))
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -223,14 +223,8 @@ def list_work(
 
 def _snapshot(settings: Settings, target: AwsTarget, logger: EventLogger) -> dict[str, Any]:
     """The images in use, or (fail-closed) why none could be read: then nothing is deleted."""
-    try:
-        return in_use_document(images_in_use(settings, target.client), None)
-    except UsageUnavailable as error:
-        logger.error(
-            f"deleting nothing this run: {error}",
-            extra={ev.EVENT: ev.USAGE_UNAVAILABLE, ev.REASON: str(error)},
-        )
-        return in_use_document(InUse(), str(error))
+    usage = learn_usage(lambda: images_in_use(settings, target.client), logger)
+    return in_use_document(usage.in_use, usage.uncertain)
 
 
 # -- Sweep -----------------------------------------------------------------------------------------
@@ -316,15 +310,13 @@ def sweep_batch(
     run_id, dry_run, number, spec, label, repositories = parse_item(item)
     s3 = base.client("s3")
     prefix = run_prefix(run_id)
-    in_use, uncertain = in_use_from_document(
-        storage.read_json(s3, bucket, in_use_key(run_id, label))
-    )
+    usage = in_use_from_document(storage.read_json(s3, bucket, in_use_key(run_id, label)))
     target = resolve(base, spec, settings, partition)
 
     def snapshot() -> InUse:
-        if uncertain is not None:
-            raise UsageUnavailable(uncertain)
-        return in_use
+        if usage.uncertain is not None:
+            raise UsageUnavailable(usage.uncertain)
+        return usage.in_use
 
     workers = settings.max_concurrency
     sweeper = Sweeper(

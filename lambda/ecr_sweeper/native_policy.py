@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ecr_sweeper import lifecycle, planner
 from ecr_sweeper import log_events as ev
 from ecr_sweeper.model import Image, Protection, RepositoryPlan
-from ecr_sweeper.references import InUse
+from ecr_sweeper.references import InUse, Usage
 from ecr_sweeper.registry import Registry, RegistryError, Repository, RepositoryGone
 from ecr_sweeper.settings import Settings
 
@@ -283,7 +283,7 @@ class PolicyRollout:
         settings: Settings,
         wanted: lifecycle.LifecyclePolicy,
         *,
-        images_in_use: Callable[[], tuple[InUse, str | None]],
+        images_in_use: Callable[[], Usage],
         workers: int,
         protect_in_use: bool = False,
         clock: Callable[[], datetime] = _utc_now,
@@ -313,7 +313,8 @@ class PolicyRollout:
                 PolicyChange("*", FAILED, error=error.code, reason=f"listing failed: {error}")
             )
             return report
-        in_use, unknown = self._images_in_use()
+        usage = self._images_in_use()
+        in_use, unknown = usage.in_use, usage.uncertain
         now = self._clock()
 
         def one(repository: Repository) -> PolicyChange:

@@ -98,3 +98,12 @@ class InUse:
     ) -> tuple[Mapping[str, str], Mapping[str, str]]:
         """(holders by digest, holders by tag) of one repository."""
         return self.by_repository.get((account, region, repository), ({}, {}))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The images in use across a run, or (fail-closed: nothing is deleted) why that can't be
+    known."""
+
+    in_use: InUse
+    uncertain: str | None = None

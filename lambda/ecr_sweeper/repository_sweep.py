@@ -18,7 +18,7 @@ from ecr_sweeper import log_events as ev
 from ecr_sweeper import native_policy, planner
 from ecr_sweeper.budget import TimeBudget
 from ecr_sweeper.model import Decision, Image, ImageStatus, Protection, RepositoryPlan
-from ecr_sweeper.references import InUse
+from ecr_sweeper.references import InUse, Usage
 from ecr_sweeper.registry import (
     BATCH_LIMIT,
     IMAGE_NOT_FOUND,
@@ -39,14 +39,6 @@ class EventLogger(Protocol):
     def info(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
     def warning(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
     def error(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
-
-
-@dataclass(frozen=True)
-class Usage:
-    """The images in use across the run, or why that can't be known."""
-
-    in_use: InUse
-    uncertain: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecr_sweeper import log_events as ev
 from ecr_sweeper.batch import BatchImages
 from ecr_sweeper.ecr import error_code
 from ecr_sweeper.ecs import EcsImages
 from ecr_sweeper.events import EventBridgeTasks
 from ecr_sweeper.extra_references import ExtraReferencesError, parse_document, read_document
 from ecr_sweeper.lambdas import LambdaImages
-from ecr_sweeper.references import InUse
+from ecr_sweeper.references import InUse, Usage
 from ecr_sweeper.scheduler import ScheduledTasks, ScheduleUnreadable
 from ecr_sweeper.settings import Settings
 
@@ -113,3 +114,17 @@ def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse
             f"{in_use.unparsed[0]}"
         )
     return in_use
+
+
+def learn_usage(source: Callable[[], InUse], logger: Any | None = None) -> Usage:
+    """What `source` finds in use or, when it raises UsageUnavailable, nothing and why (then
+    nothing is deleted). With a logger, that is logged as the run's error."""
+    try:
+        return Usage(source())
+    except UsageUnavailable as error:
+        if logger is not None:
+            logger.error(
+                f"deleting nothing this run: {error}",
+                extra={ev.EVENT: ev.USAGE_UNAVAILABLE, ev.REASON: str(error)},
+            )
+        return Usage(InUse(), str(error))

@@ -36,9 +36,9 @@ def test_the_in_use_snapshot_round_trips_and_keeps_its_doubt() -> None:
     in_use.add("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1", "ECS service prod/web")
     digest = "sha256:" + "a" * 64
     in_use.add(f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/api@{digest}", "Lambda fn:3")
-    back, uncertain = in_use_from_document(in_use_document(in_use, None))
-    assert back.by_repository == in_use.by_repository and uncertain is None
-    assert in_use_from_document(in_use_document(InUse(), "ECS: AccessDenied"))[1] == (
+    back = in_use_from_document(in_use_document(in_use, None))
+    assert back.in_use.by_repository == in_use.by_repository and back.uncertain is None
+    assert in_use_from_document(in_use_document(InUse(), "ECS: AccessDenied")).uncertain == (
         "ECS: AccessDenied"
     )
 
