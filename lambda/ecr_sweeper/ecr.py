@@ -65,7 +65,7 @@ RETRY_QUOTA_CAPACITY = 5000
 5xx, dropped connections) and retry quota, with full-jitter backoff from 0.1 s instead of
 standard mode's 1 s for throttles. The limiter already halves the calls in flight when ECR
 throttles; a whole second asleep per throttled call on top made a 20%-throttled sweep 4x
-slower. Ten retries still back off to 20 s, and the quota is sized for 16 busy workers."""
+slower. Ten retries still back off to 20 s, and the quota is sized for 32 busy workers."""
 
 _T = TypeVar("_T")
 ANY_STATUS = {"imageStatus": "ANY"}
