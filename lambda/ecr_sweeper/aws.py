@@ -13,6 +13,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.parsers import JSONParser, ResponseParserFactory
+from botocore.serialize import JSONSerializer
 
 from ecr_sweeper import accounts
 from ecr_sweeper.ecr import RETRY_CONFIG
@@ -75,14 +76,18 @@ class AwsTarget:
         """The ECR client the sweep runs on, tuned for listing 100,000 images.
 
         Responses are taken as the JSON ECR sends (`_PlainJsonParsers`), and parameters are
-        built by `ecr.EcrRegistry` itself, so botocore's client-side validation is skipped; ECR
-        still validates every request.
+        built by `ecr.EcrRegistry` itself, so botocore's client-side validation is skipped and
+        lists of image ids are written as they are (`PlainJsonSerializer`); ECR still validates
+        every request.
         """
         core = botocore.session.get_session()
         core.register_component("response_parser_factory", _PlainJsonParsers())
         session = self._session(core)
         config = RETRY_CONFIG.merge(Config(parameter_validation=False))
-        return session.client("ecr", endpoint_url=self.endpoint_url, config=config)
+        client = session.client("ecr", endpoint_url=self.endpoint_url, config=config)
+        if type(getattr(client, "_serializer", None)) is JSONSerializer:
+            client._serializer = PlainJsonSerializer()
+        return client
 
 
 @dataclass
@@ -108,3 +113,34 @@ class _PlainJsonParsers(ResponseParserFactory):  # type: ignore[misc]
         if protocol_name == "json":
             return _PlainJsonParser(**self._defaults)
         return super().create_parser(protocol_name)
+
+
+class PlainJsonSerializer(JSONSerializer):  # type: ignore[misc]
+    """botocore's JSON serializer, but a list of structures whose members are all strings (an
+    ECR call's image ids) is copied as it is: walking each id's members through the model cost
+    about 270 µs of a 100-id BatchDeleteImage, and a sweep of 100,000 images makes 1,000 of
+    them. The body is the same; anything else goes through botocore's own walk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._string_members: dict[str, frozenset[str] | None] = {}
+
+    def _serialize_type_list(self, serialized: Any, value: Any, shape: Any, key: Any) -> None:
+        member = shape.member
+        if member.name not in self._string_members:
+            self._string_members[member.name] = _string_members(member)
+        names = self._string_members[member.name]
+        if names is not None and all(type(item) is dict and item.keys() <= names for item in value):
+            serialized[key] = [dict(item) for item in value]
+            return
+        super()._serialize_type_list(serialized, value, shape, key)
+
+
+def _string_members(shape: Any) -> frozenset[str] | None:
+    """The member names of a structure whose members are all strings under their own names."""
+    if shape.type_name != "structure" or shape.is_document_type:
+        return None
+    members = shape.members
+    if all(m.type_name == "string" and "name" not in m.serialization for m in members.values()):
+        return frozenset(members)
+    return None
