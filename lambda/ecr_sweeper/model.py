@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 
 INDEX_MEDIA_TYPES = frozenset(
     {
@@ -108,15 +109,16 @@ class RepositoryPlan:
     decisions: tuple[Decision, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
+    @cached_property
     def expired(self) -> tuple[Decision, ...]:
+        """Computed once per plan (a plan never changes): a sweep asks for it several times."""
         return tuple(d for d in self.decisions if d.action is Action.EXPIRE)
 
-    @property
+    @cached_property
     def kept(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.action is Action.KEEP)
 
-    @property
+    @cached_property
     def transitioned(self) -> tuple[Decision, ...]:
         """Images to move to the archive tier (UpdateImageStorageClass, one image a call)."""
         return tuple(d for d in self.decisions if d.action is Action.TRANSITION)
