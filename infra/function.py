@@ -377,8 +377,8 @@ class SweeperFunction(Construct):
             self,
             "Cursor",
             string_value="{}",
-            description="ecr-sweeper: the repository the next run starts with, when the last "
-            "run's time budget ran out",
+            description="ecr-sweeper: where the next run starts (the repository, and with "
+            "regions or accounts the target too) when the last run's time budget ran out",
         )
         environment[STATE_PARAMETER_VARIABLE] = self.cursor.parameter_name
         self.grants = [

@@ -295,6 +295,9 @@ def test_the_cursor_is_read_and_written_on_its_own_parameter_only(default_app: S
     assert cursor in resource and "*" not in resource
     writes = [s for s in statements.values() if "ssm:PutParameter" in actions_of(s)]
     assert writes == [statements["RunCursor"]]
+    _, parameter = default_app.only("AWS::SSM::Parameter")
+    description = parameter["Properties"]["Description"]
+    assert "repository" in description and "target" in description, "it holds both cursors"
 
 
 def test_grants_follow_the_in_use_and_extra_reference_settings(custom_app: Synthesized) -> None:
