@@ -36,6 +36,26 @@ _STATUS_TEXT = {
 }
 
 
+def run_buffered(
+    app: WsgiApp, environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+    """Run a WSGI application to its end: its status, headers and every chunk of its body."""
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started[:] = [status, headers]
+        return lambda data: None
+
+    result = app(environ, start_response)
+    try:
+        chunks = list(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return started[0], started[1], chunks
+
+
 def _discard(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
     """A start_response for a call whose response is then lost."""
     return lambda data: None
@@ -144,21 +164,9 @@ class EmulatorApp:
         return bytes(body)
 
     def _moto(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        captured: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured[:] = [status, headers]
-            return lambda data: None
-
         with self.emulator.state_lock:
-            result = self.moto_app(environ, capture)
-            try:
-                chunks = list(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        start_response(captured[0], captured[1])
+            status, headers, chunks = run_buffered(self.moto_app, environ)
+        start_response(status, headers)
         return chunks
 
     def _ecr(

@@ -18,7 +18,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local_ecr.app import EmulatorApp
+from local_ecr.app import EmulatorApp, run_buffered
 from local_ecr.clock import Clock, as_utc
 from local_ecr.ecr_api import DEFAULT_ACTIVATION_DELAY
 from local_ecr.faults import CallCounter, Faults
@@ -63,31 +63,17 @@ class _KeepAliveHandler(MotoRequestHandler):
             environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
         elif self.command not in ("GET", "HEAD", "DELETE"):
             self.close_connection = True  # a chunked or unframed body: nothing to reuse after
-        started: list[Any] = []
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Any:
-            started[:] = [status, headers]
-            return lambda data: None
-
         try:
-            result = self.server.app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            status, headers, chunks = run_buffered(self.server.app, environ)
+            body = b"".join(chunks)
         except ConnectionError:  # the emulator dropped the call (a fault), or the client left
             self.close_connection = True
             return
         except Exception as error:  # as werkzeug does: a 500 with the error, and the log
             self.server.log("error", f"Error on request: {error!r}")
             self.close_connection = True
-            started[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+            status, headers = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]
             body = f"local_ecr: {type(error).__name__}: {error}".encode()
-        status, headers = started
         code, _, reason = status.partition(" ")
         self.send_response(int(code), reason)
         for name, value in headers:
