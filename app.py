@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ecr_sweeper.settings import SettingsError
+from ecr_sweeper.core.settings import SettingsError
 from infra import build_app
 from infra.config import cdk_json_context
 from infra.function import SdkLayerMissing

@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper import lifecycle, metrics_catalog, planner
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.engine import sweeper_for
-from ecr_sweeper.model import Image
-from ecr_sweeper.repository_sweep import image_ids
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core import lifecycle, metrics_catalog, planner
+from ecr_sweeper.core.model import Image
+from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
+from ecr_sweeper.sweep.engine import sweeper_for
+from ecr_sweeper.sweep.repository import image_ids
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -242,7 +242,7 @@ def handler_sweep(endpoint: str) -> Sweep:
         }
     )
     logging.disable(logging.NOTSET)
-    from ecr_sweeper import handler
+    from ecr_sweeper.handlers import sweeper as handler
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - open for the rest of this process
     for stream_handler in logging.getLogger(metrics_catalog.SERVICE).handlers:

@@ -14,7 +14,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from ecr_sweeper.settings import Settings, SettingsError
+from ecr_sweeper.core.settings import Settings, SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The repository root: where cdk.json, app.py and the `lambda/` asset folder live."""

@@ -23,8 +23,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from ecr_sweeper import fan_out, permissions
-from ecr_sweeper.settings import Settings, function_environment
+from ecr_sweeper.aws import permissions
+from ecr_sweeper.core.settings import Settings, function_environment
+from ecr_sweeper.sweep import fan_out
 from infra.function import (
     ARCHITECTURE,
     POWERTOOLS_LAYER_ARN,
@@ -34,9 +35,9 @@ from infra.function import (
 )
 
 HANDLERS = {
-    "List": "ecr_sweeper.fan_out_handler.list_handler",
-    "Sweep": "ecr_sweeper.fan_out_handler.sweep_handler",
-    "Summarize": "ecr_sweeper.fan_out_handler.summarize_handler",
+    "List": "ecr_sweeper.handlers.fan_out.list_handler",
+    "Sweep": "ecr_sweeper.handlers.fan_out.sweep_handler",
+    "Summarize": "ecr_sweeper.handlers.fan_out.summarize_handler",
 }
 RUN_DOCUMENTS_DAYS = 14
 """Run documents expire after two weeks: enough to look into a run, too short to pile up."""

@@ -15,11 +15,11 @@ from aws_cdk import aws_ssm as ssm
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from constructs import Construct
 
-from ecr_sweeper import permissions
-from ecr_sweeper.accounts import ASSUME_ROLE_ACTIONS, role_arn
-from ecr_sweeper.extra_references import S3_PREFIX, SSM_PREFIX
-from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
-from ecr_sweeper.settings import (
+from ecr_sweeper.aws import permissions
+from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
+from ecr_sweeper.aws.sts import ASSUME_ROLE_ACTIONS, role_arn
+from ecr_sweeper.core.extra_references import S3_PREFIX, SSM_PREFIX
+from ecr_sweeper.core.settings import (
     Settings,
     SettingsError,
     environment_problem,
@@ -27,7 +27,7 @@ from ecr_sweeper.settings import (
 )
 from infra.config import PROJECT_ROOT
 
-HANDLER = "ecr_sweeper.handler.lambda_handler"
+HANDLER = "ecr_sweeper.handlers.sweeper.lambda_handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_DIR = PROJECT_ROOT / "lambda"
@@ -126,7 +126,7 @@ class Grant:
 
 
 def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
-    """Everything the function's code may call, from ecr_sweeper.permissions and the settings.
+    """Everything the function's code may call, from ecr_sweeper.aws.permissions and the settings.
 
     The X-Ray grant is added by Lambda's active tracing, and the logs grant by SweeperFunction.
     """

@@ -14,7 +14,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from infra.function import SWEEPER_ROLE_PREFIX, sweeper_grants, wildcard_acknowledgments
 
 MEMBER_STACK_ID = "EcrSweeperMember"

@@ -18,9 +18,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper import metrics_catalog as names
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core import metrics_catalog as names
+from ecr_sweeper.core.settings import Settings
 
 SERVICE_DIMENSION = "service"
 """The dimension Powertools Metrics adds to every metric, valued POWERTOOLS_SERVICE_NAME."""

@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 
 SCHEDULE_INPUT: dict[str, object] = {}
 """The payload of a scheduled run: empty, so `dryRun` comes from the settings alone."""

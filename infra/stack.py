@@ -13,7 +13,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from infra.config import cdk_json_context, settings_from_app
 from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction

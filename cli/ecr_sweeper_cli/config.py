@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper.settings import (
+from ecr_sweeper.core.settings import (
     SETTING_KEYS,
     Settings,
     SettingsError,

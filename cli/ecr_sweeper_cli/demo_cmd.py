@@ -7,8 +7,8 @@ import logging
 import os
 from typing import Any
 
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.engine import sweeper_for
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.sweep.engine import sweeper_for
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 from ecr_sweeper_cli.describe import policy_in_words
 from ecr_sweeper_cli.local_extra import INSTALL_HINT, unavailable

@@ -6,8 +6,8 @@ itself rather than as the simple settings it replaces.
 
 from __future__ import annotations
 
-from ecr_sweeper.lifecycle import Rule, Selection, days
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.lifecycle import Rule, Selection, days
+from ecr_sweeper.core.settings import Settings
 
 
 def _quoted(items: tuple[str, ...]) -> str:

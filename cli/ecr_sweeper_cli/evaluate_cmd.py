@@ -11,9 +11,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_sweeper.evaluate import evaluate_documents
-from ecr_sweeper.lifecycle import PolicyError
-from ecr_sweeper.model import ImageDetailError
+from ecr_sweeper.core.evaluate import evaluate_documents
+from ecr_sweeper.core.lifecycle import PolicyError
+from ecr_sweeper.core.model import ImageDetailError
 
 STDIN = "-"
 

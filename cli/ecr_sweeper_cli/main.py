@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
-from ecr_sweeper import targets
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.budget import TimeBudget
-from ecr_sweeper.engine import RunSummary, sweeper_for
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core.results import RunSummary
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.sweep import targets
+from ecr_sweeper.sweep.budget import TimeBudget
+from ecr_sweeper.sweep.engine import sweeper_for
 from ecr_sweeper_cli import (
     demo_cmd,
     emulator_cmd,

@@ -16,11 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ecr_sweeper import lifecycle
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.ecr import EcrRegistry
-from ecr_sweeper.limiter import AdaptiveLimiter
-from ecr_sweeper.native_policy import (
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ecr import EcrRegistry
+from ecr_sweeper.aws.limiter import AdaptiveLimiter
+from ecr_sweeper.core import lifecycle
+from ecr_sweeper.core.results import RepositoryResult, RunSummary
+from ecr_sweeper.ports import RegistryError, RepositoryGone
+from ecr_sweeper.sweep.in_use import images_in_use, learn_usage
+from ecr_sweeper.sweep.native_policy import (
     CREATE,
     FAILED,
     SKIPPED,
@@ -30,9 +33,6 @@ from ecr_sweeper.native_policy import (
     PolicyRollout,
     native_policy_notes,
 )
-from ecr_sweeper.registry import RegistryError, RepositoryGone
-from ecr_sweeper.results import RepositoryResult, RunSummary
-from ecr_sweeper.usage import images_in_use, learn_usage
 from ecr_sweeper_cli.config import ConfigError, load_settings
 from ecr_sweeper_cli.options import add_target_options
 

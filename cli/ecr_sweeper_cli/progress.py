@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ecr_sweeper import log_events as ev
+from ecr_sweeper.core import log_events as ev
 
 RUN_STARTED = "run.started"
 """Logged by the engine before the first repository, with `repositoriesSelected`."""

@@ -17,8 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ecr_sweeper.engine import RunSummary
-from ecr_sweeper.model import Action, Protection
+from ecr_sweeper.core.model import Action, Protection
+from ecr_sweeper.core.results import RunSummary
 
 BYTES_PER_GB = 1_000_000_000
 """Decimal GB, as the dashboard's savings estimate uses."""

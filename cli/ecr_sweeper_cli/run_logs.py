@@ -15,8 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core import log_events as ev
 
 LOG_GROUP_OUTPUT = "LogGroupName"
 """The stack output that names the function's log group (infra/stack.py)."""

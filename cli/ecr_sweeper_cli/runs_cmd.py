@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper.aws import AwsTarget
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core import log_events as ev
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 from ecr_sweeper_cli.options import endpoint_url, region_name
 

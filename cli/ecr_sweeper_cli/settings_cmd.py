@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ecr_sweeper.settings import POLICY_FILE_KEY, Settings, describe_settings
+from ecr_sweeper.core.settings import POLICY_FILE_KEY, Settings, describe_settings
 from ecr_sweeper_cli.config import add_settings_options, load_settings, read_context
 
 DEFAULT, CDK_JSON, OVERRIDE = "default", "cdk.json", "-c"

@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import Manifests, push
 
-from ecr_sweeper import planner
-from ecr_sweeper.model import Image, ImageStatus, image_from_detail
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core import planner
+from ecr_sweeper.core.model import Image, ImageStatus, image_from_detail
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

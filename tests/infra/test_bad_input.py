@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ecr_sweeper.settings import Settings, SettingsError
+from ecr_sweeper.core.settings import Settings, SettingsError
 from ecr_sweeper_cli.main import main
 from infra import build_app
 from infra.config import CDK_JSON, cdk_json_context

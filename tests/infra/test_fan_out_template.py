@@ -11,7 +11,7 @@ import cfnlint.api
 import pytest
 from infra_helpers import Synthesized, actions_of, statements, synthesize
 
-from ecr_sweeper.settings import SettingsError
+from ecr_sweeper.core.settings import SettingsError
 from infra import build_app
 from infra.config import cdk_json_context
 from infra.fan_out import HANDLERS, LAMBDA_RETRY_ERRORS, RUN_DOCUMENTS_DAYS

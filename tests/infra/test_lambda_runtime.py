@@ -25,8 +25,8 @@ import pytest
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from infra_helpers import Synthesized
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper.parameters import STATE_PARAMETER_VARIABLE
+from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
+from ecr_sweeper.core import log_events as ev
 from infra.config import PROJECT_ROOT
 from local_ecr import LocalEcr, SeedResult
 from local_ecr.manifests import ManifestFactory

@@ -23,8 +23,9 @@ from infra_helpers import (
     statements,
 )
 
-from ecr_sweeper import metrics_catalog, permissions
-from ecr_sweeper.settings import LOG_RETENTION_DAYS, Settings
+from ecr_sweeper.aws import permissions
+from ecr_sweeper.core import metrics_catalog
+from ecr_sweeper.core.settings import LOG_RETENTION_DAYS, Settings
 from infra import build_app
 from infra.config import cdk_json_context, settings_from_context
 from infra.function import RUNTIME, UNSCOPED_ACTIONS, retention_for, sweeper_code
@@ -58,7 +59,7 @@ def test_function_runs_the_handler_on_arm64_python(default_app: Synthesized) -> 
     function = _function(default_app)
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["arm64"]
-    assert function["Handler"] == "ecr_sweeper.handler.lambda_handler"
+    assert function["Handler"] == "ecr_sweeper.handlers.sweeper.lambda_handler"
     assert function["TracingConfig"] == {"Mode": "Active"}
 
 
@@ -411,7 +412,7 @@ def test_only_actions_without_resource_types_are_granted_on_star(
     default_app: Synthesized,
 ) -> None:
     """Checked against cfn-lint's copy of the IAM service authorization reference, so an action
-    added to ecr_sweeper.permissions later can't slip onto Resource '*' unnoticed."""
+    added to ecr_sweeper.aws.permissions later can't slip onto Resource '*' unnoticed."""
     reference = json.loads(
         (Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text()
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ecr_sweeper.settings import (
+from ecr_sweeper.core.settings import (
     ENVIRONMENT_LIMIT_BYTES,
     Settings,
     SettingsError,

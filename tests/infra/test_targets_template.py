@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from infra_helpers import actions_of, statements
 
-from ecr_sweeper import permissions
+from ecr_sweeper.aws import permissions
 from infra import build_app
 from infra.config import cdk_json_context
 from infra.member import MEMBER_STACK_ID
@@ -136,7 +136,7 @@ def test_without_accounts_there_is_no_member_stack_and_no_assume_role() -> None:
     ],
 )
 def test_targets_are_validated(key: str, value: str, message: str) -> None:
-    from ecr_sweeper.settings import SettingsError
+    from ecr_sweeper.core.settings import SettingsError
 
     with pytest.raises(SettingsError, match=message):
         build_app({**cdk_json_context(), key: value})

@@ -10,14 +10,16 @@ from typing import Any
 
 from botocore.config import Config
 
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.budget import TimeBudget
-from ecr_sweeper.ecr import PAGE_SIZE, EcrRegistry
-from ecr_sweeper.engine import Cursor, RunSummary, Sweeper
-from ecr_sweeper.limiter import AdaptiveLimiter
-from ecr_sweeper.references import InUse
-from ecr_sweeper.settings import Settings
-from ecr_sweeper.usage import images_in_use
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ecr import PAGE_SIZE, EcrRegistry
+from ecr_sweeper.aws.limiter import AdaptiveLimiter
+from ecr_sweeper.core.references import InUse
+from ecr_sweeper.core.results import RunSummary
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.ports import Cursor
+from ecr_sweeper.sweep.budget import TimeBudget
+from ecr_sweeper.sweep.engine import Sweeper
+from ecr_sweeper.sweep.in_use import images_in_use
 from local_ecr import LocalEcr
 from local_ecr.manifests import Built, ManifestFactory
 

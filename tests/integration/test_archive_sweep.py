@@ -8,8 +8,8 @@ import random
 import pytest
 from sweep_helpers import push, sweep
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 

@@ -27,8 +27,9 @@ from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from sweep_helpers import push, remaining
 
-from ecr_sweeper import fan_out, metrics_catalog
-from ecr_sweeper import log_events as ev
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core import metrics_catalog
+from ecr_sweeper.sweep import fan_out
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 
@@ -152,7 +153,7 @@ def machine(
     monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
     # The interpreter's other clients (S3 for the ItemReader) go to the local server.
     monkeypatch.setenv("MOTO_PORT", local_ecr.endpoint_url.rsplit(":", 1)[1])
-    module = importlib.reload(importlib.import_module("ecr_sweeper.fan_out_handler"))
+    module = importlib.reload(importlib.import_module("ecr_sweeper.handlers.fan_out"))
     lambdas = InProcessLambda(
         {arn: getattr(module, h.rsplit(".", 1)[1]) for arn, h in deployed.handlers.items()}
     )
@@ -219,7 +220,7 @@ def single_lambda_run(
     """The single Lambda on a freshly seeded registry: (end state, metrics)."""
     local_ecr.reset()
     seed(local_ecr)
-    handler: ModuleType = importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    handler: ModuleType = importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
     _log_to(sys.stdout)
     handler.lambda_handler({}, FakeContext("single-run"))
     (document,) = records(capsys.readouterr().out)[1]
@@ -311,7 +312,7 @@ def worker_role_actions(template: dict[str, Any]) -> set[str]:
         resources[logical]["Properties"]["Role"]["Fn::GetAtt"][0]
         for logical, resource in resources.items()
         if resource["Type"] == "AWS::Lambda::Function"
-        and resource["Properties"]["Handler"].startswith("ecr_sweeper.fan_out_handler.")
+        and resource["Properties"]["Handler"].startswith("ecr_sweeper.handlers.fan_out.")
     }
     (role,) = roles
     actions: set[str] = set()
@@ -364,7 +365,7 @@ def test_the_fan_out_sweeps_every_account_and_region(
     from test_targets import MEMBER, OTHER_MEMBER, left
     from test_targets import seed as seed_target
 
-    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 
     deployed, _lambdas = machine
     settings = Settings(
@@ -414,7 +415,7 @@ def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
     from test_targets import left
     from test_targets import seed as seed_target
 
-    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 
     deployed, _lambdas = machine
     settings = Settings(keep_tagged_images=2, protect_lambda_images=False, fan_out=True)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sweep_helpers import push, remaining, sweep
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import SPDX_JSON, ManifestFactory, cosign_tag
 

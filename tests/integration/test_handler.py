@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sweep_helpers import push, remaining
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper import metrics_catalog
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core import metrics_catalog
+from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 
@@ -43,7 +43,7 @@ def handler(local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
     for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    yield importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    yield importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
     _log_to(sys.__stdout__)
 
 

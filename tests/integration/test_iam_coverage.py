@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sweep_helpers import push
 
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.engine import sweeper_for
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.sweep.engine import sweeper_for
 from infra import synthesized_template
 from infra.config import cdk_json_context
 from local_ecr import LocalEcr

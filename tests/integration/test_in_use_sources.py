@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sweep_helpers import push, remaining, sweep
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 

@@ -11,8 +11,8 @@ import pytest
 from sweep_helpers import push
 from test_sweeper_cli import run_on_terminal
 
-from ecr_sweeper import lifecycle
-from ecr_sweeper.native_policy import policy_text
+from ecr_sweeper.core import lifecycle
+from ecr_sweeper.sweep.native_policy import policy_text
 from ecr_sweeper_cli.main import main
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory

@@ -12,11 +12,11 @@ import pytest
 from sweep_helpers import push, remaining
 from test_handler import handler, invoke, records
 
-from ecr_sweeper import lifecycle
-from ecr_sweeper import log_events as ev
-from ecr_sweeper import metrics_catalog as names
-from ecr_sweeper.native_policy import policy_text
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+from ecr_sweeper.core import lifecycle
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core import metrics_catalog as names
+from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
+from ecr_sweeper.sweep.native_policy import policy_text
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 

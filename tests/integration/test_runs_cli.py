@@ -21,10 +21,10 @@ import pytest
 from sweep_helpers import push
 from test_sweeper_cli import run_cli
 
-from ecr_sweeper import log_events as ev
-from ecr_sweeper import metrics_catalog
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.settings import ENVIRONMENT_VARIABLE, Settings
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core import metrics_catalog
+from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 from ecr_sweeper_cli import run_logs
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
@@ -50,7 +50,7 @@ def handler(local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
-    yield importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    yield importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
     _log_to(sys.__stdout__)
 
 

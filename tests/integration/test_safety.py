@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sweep_helpers import NOW, ago, push, remaining, sweep, sweeper
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import SPDX_JSON, Built, ManifestFactory, cosign_tag
 

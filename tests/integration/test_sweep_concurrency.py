@@ -11,19 +11,15 @@ import pytest
 from botocore.config import Config
 from sweep_helpers import build_registry, default_keeps, push, remaining, sweep, sweeper
 
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.budget import TimeBudget
-from ecr_sweeper.ecr import EcrRegistry
-from ecr_sweeper.engine import (
-    GC_FIRST_GENERATION_THRESHOLD,
-    UNFINISHED,
-    RunSummary,
-    _fewer_collections,
-)
-from ecr_sweeper.parameters import ParameterCursor
-from ecr_sweeper.references import InUse
-from ecr_sweeper.settings import Settings
-from ecr_sweeper.usage import images_in_use
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ecr import EcrRegistry
+from ecr_sweeper.aws.ssm import ParameterCursor
+from ecr_sweeper.core.references import InUse
+from ecr_sweeper.core.results import UNFINISHED, RunSummary
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.sweep.budget import TimeBudget
+from ecr_sweeper.sweep.engine import GC_FIRST_GENERATION_THRESHOLD, _fewer_collections
+from ecr_sweeper.sweep.in_use import images_in_use
 from local_ecr import LocalEcr
 from local_ecr.manifests import Built, ManifestFactory
 

@@ -7,7 +7,7 @@ import random
 import pytest
 from sweep_helpers import NOW, build_registry, default_keeps, push, remaining, sweep, sweeper
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from sweep_helpers import NOW, push, remaining, sweep, sweeper
 
-from ecr_sweeper.settings import Settings
+from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 

@@ -13,11 +13,11 @@ import pytest
 from moto.sts.models import sts_backends
 from sweep_helpers import ago
 
-from ecr_sweeper.aws import AwsTarget
-from ecr_sweeper.budget import TimeBudget
-from ecr_sweeper.results import FAILED, UNFINISHED
-from ecr_sweeper.settings import Settings
-from ecr_sweeper.targets import role_arns, sweep_targets
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core.results import FAILED, UNFINISHED
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.sweep.budget import TimeBudget
+from ecr_sweeper.sweep.targets import role_arns, sweep_targets
 from ecr_sweeper_cli.main import main
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
@@ -163,8 +163,8 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
 
     from test_handler import FakeContext, invoke, records
 
-    from ecr_sweeper import metrics_catalog
-    from ecr_sweeper.settings import ENVIRONMENT_VARIABLE
+    from ecr_sweeper.core import metrics_catalog
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
 
     seed(local_ecr, monkeypatch, "web", region="us-east-1")
     seed(local_ecr, monkeypatch, "api", region="eu-west-1")
@@ -175,7 +175,7 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
     for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    handler = importlib.reload(importlib.import_module("ecr_sweeper.handler"))
+    handler = importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
     summary = invoke(handler, {}, FakeContext())
     assert [(r["target"], r["imagesDeleted"]) for r in summary["perRepository"]] == [
         ("self/us-east-1", 3),

@@ -1,5 +1,6 @@
-"""The layout's rules, checked on the source: a pure core, one module per AWS service, and a
-Lambda asset that imports only what the Lambda runtime and the Powertools layer provide."""
+"""The layout's rules, checked on the source: layers by package, a pure core, one module per AWS
+service, and a Lambda asset that imports only what the Lambda runtime and the Powertools layer
+provide. See docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -9,68 +10,114 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "lambda" / "ecr_sweeper"
-PURE_CORE = (
-    "model",
-    "lifecycle",
-    "planner",
-    "references",
-    "settings",
-    "extra_references",
-    "registry",
-    "results",
-    "limiter",
-    "budget",
-    "repository_sweep",
-    "engine",
-    "native_policy",
-)
-"""The decision core, and the engine that drives the registry port: no AWS SDK types."""
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "lambda" / "ecr_sweeper"
+LAYERS = ("core", "ports", "aws", "sweep", "handlers")
+"""Bottom to top: a module may import its own layer and the layers below it, never above."""
+PURE_LAYERS = ("core", "ports")
+"""Plain data and decisions: no AWS SDK, no Powertools."""
 RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools", "pydantic"}
 """boto3/botocore: the SDK layer; Powertools and pydantic: the Powertools layer (built from
 aws-lambda-powertools[all], so its parser's pydantic v2 is in it)."""
 SERVICE_MODULES = {
-    "ecr": "ecr",
-    "ecs": "ecs",
-    "events": "events",
-    "scheduler": "scheduler",
-    "batch": "batch",
-    "lambda": "lambdas",
-    "s3": "storage",
-    "ssm": "parameters",
-    "sts": "accounts",
+    "ecr": "aws.ecr",
+    "ecs": "aws.ecs",
+    "events": "aws.events",
+    "scheduler": "aws.scheduler",
+    "batch": "aws.batch",
+    "lambda": "aws.lambda_functions",
+    "s3": "aws.s3",
+    "ssm": "aws.ssm",
+    "sts": "aws.sts",
+}
+"""Each AWS service the function calls, and the one module that calls it, named after it."""
+
+
+def _name(path: Path) -> str:
+    """`core.planner` for lambda/ecr_sweeper/core/planner.py; `ports` for ports.py."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    _name(path): path for path in sorted(PACKAGE.rglob("*.py")) if path.name != "__init__.py"
 }
 
 
-def imports_of(module: str) -> set[str]:
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+def _layer(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _imports(module: str) -> list[ast.Import | ast.ImportFrom]:
+    tree = ast.parse(MODULES[module].read_text())
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+
+
+def top_level_imports(module: str) -> set[str]:
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _imports(module):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif node.module and node.level == 0:
             found.add(node.module.split(".")[0])
     return found
 
 
-MODULES = sorted(path.stem for path in PACKAGE.glob("*.py"))
+def own_imports(module: str) -> set[str]:
+    """The ecr_sweeper modules it imports, without the `ecr_sweeper.` prefix
+    (`from ecr_sweeper.core import planner` counts as `core.planner`)."""
+    found: set[str] = set()
+    for node in _imports(module):
+        if isinstance(node, ast.Import):
+            found.update(
+                alias.name.removeprefix("ecr_sweeper.")
+                for alias in node.names
+                if alias.name.startswith("ecr_sweeper.")
+            )
+        elif node.module and node.level == 0 and node.module.startswith("ecr_sweeper."):
+            package = node.module.removeprefix("ecr_sweeper.")
+            for alias in node.names:
+                submodule = f"{package}.{alias.name}"
+                found.add(submodule if submodule in MODULES else package)
+    return found
 
 
-@pytest.mark.parametrize("module", MODULES)
+def test_every_module_sits_in_a_layer() -> None:
+    assert {_layer(module) for module in MODULES} == set(LAYERS)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_module_imports_only_its_own_layer_and_those_below(module: str) -> None:
+    allowed = set(LAYERS[: LAYERS.index(_layer(module)) + 1])
+    upward = sorted(name for name in own_imports(module) if _layer(name) not in allowed)
+    assert not upward, f"{module} imports {upward}, above its layer {_layer(module)!r}"
+
+
+def test_no_two_modules_import_each_other() -> None:
+    pairs = sorted(
+        (first, second)
+        for first in MODULES
+        for second in own_imports(first)
+        if second in MODULES and first < second and first in own_imports(second)
+    )
+    assert not pairs
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_the_lambda_asset_imports_only_the_runtime_and_the_layer(module: str) -> None:
-    outside = imports_of(module) - RUNTIME_PACKAGES - set(sys.stdlib_module_names)
-    assert not outside, f"{module}.py imports {sorted(outside)}, absent from the Lambda runtime"
+    outside = top_level_imports(module) - RUNTIME_PACKAGES - set(sys.stdlib_module_names)
+    assert not outside, f"{module} imports {sorted(outside)}, absent from the Lambda runtime"
 
 
-@pytest.mark.parametrize("module", PURE_CORE)
-def test_the_decision_core_imports_no_aws_sdk(module: str) -> None:
-    assert not imports_of(module) & {"boto3", "botocore", "aws_lambda_powertools"}
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) in PURE_LAYERS))
+def test_the_decision_core_and_the_ports_import_no_aws_sdk(module: str) -> None:
+    assert not top_level_imports(module) & {"boto3", "botocore", "aws_lambda_powertools"}
 
 
 def _calls_aws(module: str) -> bool:
     """Whether the module calls an API: `self._client.op(...)`, `client.op(...)` or
     `client_for("svc").op(...)`."""
-    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         target = node.func.value
@@ -86,14 +133,21 @@ def _calls_aws(module: str) -> bool:
 def test_exactly_one_module_talks_to_each_aws_service() -> None:
     talking = {module for module in MODULES if _calls_aws(module)}
     assert talking == set(SERVICE_MODULES.values())
-    builders = [m for m in MODULES if "boto3.Session(" in (PACKAGE / f"{m}.py").read_text()]
-    assert builders == ["aws"], "only aws.py builds clients"
+    builders = [m for m in MODULES if "boto3.Session(" in MODULES[m].read_text()]
+    assert builders == ["aws.clients"], "only aws/clients.py builds clients"
 
 
-CLI_PACKAGE = PACKAGE.parents[1] / "cli" / "ecr_sweeper_cli"
+def test_only_the_aws_layer_names_botocore_or_boto3() -> None:
+    """Above the adapters, AWS errors arrive as the adapters' own values; below, none at all.
+    The sweep still catches botocore's exceptions where a target's role can't be assumed."""
+    naming = {m for m in MODULES if top_level_imports(m) & {"boto3"}}
+    assert {_layer(m) for m in naming} <= {"aws"}
+
+
+CLI_PACKAGE = ROOT / "cli" / "ecr_sweeper_cli"
 CLI_SERVICE_MODULES = {"logs": "run_logs", "cloudformation": "run_logs"}
 """The CLI's own AWS calls (reading what the deployed function logged); ECR and the rest go
-through the Lambda package's modules."""
+through the Lambda package's adapters."""
 
 
 def _clients_built(path: Path) -> set[str]:
@@ -118,3 +172,25 @@ def test_exactly_one_cli_module_talks_to_each_service_it_uses() -> None:
         for service in _clients_built(path)
     }
     assert talking == set(CLI_SERVICE_MODULES.items())
+
+
+def _modules_imported(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_cli_and_infra_import_no_handler() -> None:
+    """The CLI and the stack reuse the engine and the adapters, never the Lambda entry points
+    (their module-level Powertools objects are the function's own)."""
+    importing = sorted(
+        str(path.relative_to(ROOT))
+        for folder in (CLI_PACKAGE, ROOT / "infra")
+        for path in folder.glob("*.py")
+        if any(name.startswith("ecr_sweeper.handlers") for name in _modules_imported(path))
+    )
+    assert not importing

@@ -1,0 +1,1 @@
+"""One adapter per AWS service, named after it, and the client factory."""

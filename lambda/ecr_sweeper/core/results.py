@@ -1,0 +1,196 @@
+"""What a sweep found and did, per repository and for the run: the summary the handler returns,
+the logs record and the CLI prints."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ecr_sweeper.core.model import Decision, RepositoryPlan
+
+SWEPT = "swept"
+SKIPPED = "skipped"
+FAILED = "failed"
+UNFINISHED = "unfinished"
+"""The time budget ran out before the repository was started or finished; the next run starts
+with it."""
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    """One entry of BatchDeleteImage's `failures`, or a whole batch that errored."""
+
+    image_id: dict[str, str]
+    code: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"imageId": self.image_id, "failureCode": self.code, "failureReason": self.reason}
+
+
+@dataclass
+class RepositoryResult:
+    """What one repository's sweep found and did."""
+
+    repository: str
+    status: str = SWEPT
+    reason: str | None = None
+    error_code: str | None = None
+    uncertain: str | None = None
+    images_scanned: int = 0
+    images_expired: int = 0
+    images_deleted: int = 0
+    bytes_expired: int = 0
+    bytes_reclaimed: int = 0
+    images_to_archive: int = 0
+    """What the plan moves to the archive storage class (expiredImageAction: archive)."""
+    images_archived: int = 0
+    bytes_archived: int = 0
+    delete_failures: list[DeleteFailure] = field(default_factory=list)
+    """Failed deletes and archive calls of images still there (not done)."""
+    kept_by_protection: Counter[str] = field(default_factory=Counter)
+    plan: RepositoryPlan | None = None
+    policy_change: str | None = None
+    """What nativeLifecyclePolicy enforcement did here (native_policy.CHANGES), if it is set."""
+    target: str | None = None
+    """`account/region` when the run swept several targets (settings regions, accounts)."""
+
+    @property
+    def images_kept(self) -> int:
+        return self.images_scanned - self.images_expired - self.images_to_archive
+
+    def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "repository": self.repository,
+            "status": self.status,
+            "imagesScanned": self.images_scanned,
+            "imagesExpired": self.images_expired,
+            "imagesDeleted": self.images_deleted,
+            "imagesKept": self.images_kept,
+            "bytesExpired": self.bytes_expired,
+            "bytesReclaimed": self.bytes_reclaimed,
+            "imagesToArchive": self.images_to_archive,
+            "imagesArchived": self.images_archived,
+            "bytesArchived": self.bytes_archived,
+            "deleteFailures": [failure.to_dict() for failure in self.delete_failures],
+            "keptByProtection": dict(sorted(self.kept_by_protection.items())),
+        }
+        if self.target:
+            data["target"] = self.target
+        if self.reason:
+            data["reason"] = self.reason
+        if self.error_code:
+            data["errorCode"] = self.error_code
+        if self.uncertain:
+            data["uncertain"] = self.uncertain
+        if self.policy_change:
+            data["nativeLifecyclePolicy"] = self.policy_change
+        if self.plan is not None:
+            data["notes"] = list(self.plan.notes)
+            if include_decisions:
+                data["decisions"] = [decision_to_dict(d) for d in self.plan.decisions]
+        return data
+
+
+@dataclass
+class RunSummary:
+    """The whole run, as the handler returns it and the CLI prints it."""
+
+    run_id: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    results: list[RepositoryResult] = field(default_factory=list)
+    throttled_calls: int = 0
+    """ECR calls the service throttled (each was retried)."""
+    lowest_concurrency: int = 0
+    """The fewest ECR calls in flight the limiter came down to under throttling."""
+    resumed_from: str | None = None
+    """Where the previous run's time budget ran out; this run started there."""
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(result, name)) for result in self.results)
+
+    @property
+    def repositories_swept(self) -> int:
+        return sum(1 for result in self.results if result.status == SWEPT)
+
+    @property
+    def delete_failures(self) -> int:
+        return sum(len(result.delete_failures) for result in self.results)
+
+    @property
+    def failed_repositories(self) -> int:
+        return sum(1 for result in self.results if result.status == FAILED)
+
+    @property
+    def uncertain_repositories(self) -> int:
+        """Repositories where nothing could be decided safely, so nothing was deleted."""
+        return sum(1 for result in self.results if result.uncertain)
+
+    @property
+    def failures(self) -> int:
+        return self.delete_failures + self.failed_repositories + self.uncertain_repositories
+
+    @property
+    def unfinished_repositories(self) -> list[str]:
+        """Repositories the time budget left unstarted or half done, in repository order."""
+        return [result.repository for result in self.results if result.status == UNFINISHED]
+
+    @property
+    def kept_by_protection(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for result in self.results:
+            total.update(result.kept_by_protection)
+        return total
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.finished_at or self.started_at
+        return (end - self.started_at).total_seconds()
+
+    def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "dryRun": self.dry_run,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+            "durationSeconds": round(self.duration_seconds, 3),
+            "repositories": self.repositories_swept,
+            "repositoriesSkipped": sum(1 for r in self.results if r.status == SKIPPED),
+            "repositoriesFailed": self.failed_repositories,
+            "repositoriesUncertain": self.uncertain_repositories,
+            "imagesScanned": self.total("images_scanned"),
+            "imagesExpired": self.total("images_expired"),
+            "imagesDeleted": self.total("images_deleted"),
+            "imagesKept": self.total("images_kept"),
+            "bytesExpired": self.total("bytes_expired"),
+            "bytesReclaimed": self.total("bytes_reclaimed"),
+            "imagesToArchive": self.total("images_to_archive"),
+            "imagesArchived": self.total("images_archived"),
+            "bytesArchived": self.total("bytes_archived"),
+            "deleteFailures": self.delete_failures,
+            "failures": self.failures,
+            "repositoriesUnfinished": self.unfinished_repositories,
+            "resumedFrom": self.resumed_from,
+            "throttledCalls": self.throttled_calls,
+            "lowestConcurrency": self.lowest_concurrency,
+            "keptByProtection": dict(sorted(self.kept_by_protection.items())),
+            "perRepository": [r.to_dict(include_decisions=include_decisions) for r in self.results],
+        }
+
+
+def decision_to_dict(decision: Decision) -> dict[str, Any]:
+    image = decision.image
+    return {
+        "imageDigest": image.digest,
+        "imageTags": list(image.tags),
+        "imagePushedAt": image.pushed_at.isoformat(),
+        "imageSizeInBytes": image.size_bytes,
+        "action": decision.action.value,
+        "rulePriority": decision.rule_priority,
+        "protection": decision.protection.value if decision.protection else None,
+        "reason": decision.reason,
+    }

@@ -1,0 +1,1 @@
+"""The Lambda and Step Functions entry points and their telemetry."""

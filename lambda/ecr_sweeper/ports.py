@@ -1,0 +1,129 @@
+"""The port between the engine and a container registry: plain data in, plain data out.
+
+The engine sweeps through this protocol and never names botocore; `ecr.EcrRegistry` is the
+adapter for Amazon ECR. Errors cross the port as `RegistryError` (with the AWS error code) or
+`RepositoryGone`, so one repository's trouble is a value the engine can report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ecr_sweeper.core.model import Image
+from ecr_sweeper.core.results import DeleteFailure
+
+IMAGE_NOT_FOUND = "ImageNotFound"
+LIFECYCLE_POLICY_NOT_FOUND = "LifecyclePolicyNotFoundException"
+"""GetLifecyclePolicy's error code for a repository without a lifecycle policy."""
+"""BatchDeleteImage's failure code for an id whose image is not (or no longer) there."""
+
+
+class RepositoryGone(Exception):
+    """The repository was deleted while the run was looking at it."""
+
+
+class RegistryError(Exception):
+    """A registry call failed after the adapter's retries; `code` is the AWS error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str
+    arn: str
+
+    @property
+    def registry_id(self) -> str:
+        """The account id, from arn:aws:ecr:REGION:ACCOUNT:repository/NAME."""
+        return self.arn.split(":")[4]
+
+    @property
+    def region(self) -> str:
+        return self.arn.split(":")[3]
+
+
+@dataclass
+class IndexManifests:
+    """The children each index lists, or why some index could not be read."""
+
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass
+class DeleteOutcome:
+    """What one BatchDeleteImage call (at most 100 ids) reported as failed."""
+
+    failures: list[DeleteFailure] = field(default_factory=list)
+
+
+class Registry(Protocol):
+    """What the engine needs from a registry. Every listing reads all pages."""
+
+    def repositories(self) -> Iterator[Repository]: ...
+
+    def repository_tags(self, repository: Repository) -> dict[str, str]: ...
+
+    def images(self, repository: str) -> list[Image]: ...
+
+    def index_manifests(self, repository: str, digests: Sequence[str]) -> IndexManifests: ...
+
+    def current_tags(self, repository: str) -> dict[str, frozenset[str]]:
+        """Every image's digest and its tags as the registry holds them now."""
+        ...
+
+    def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
+        """One BatchDeleteImage call of at most `BATCH_LIMIT` ids; never raises for a failure
+        of the call itself (every id then fails with the call's error code)."""
+        ...
+
+    def archived_digests(self, repository: str) -> frozenset[str]:
+        """The digests of the repository's images in the archive storage class now."""
+        ...
+
+    def archive(self, repository: str, digest: str) -> DeleteFailure | None:
+        """Move one image to the archive storage class (UpdateImageStorageClass); the failure,
+        if the call failed after retries, else None."""
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        """The repository's native lifecycle policy text as the registry holds it, or None."""
+        ...
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        """Set the repository's native lifecycle policy (raises RegistryError on failure)."""
+        ...
+
+    @property
+    def throttled_calls(self) -> int:
+        """Calls the registry throttled so far (each was retried)."""
+        ...
+
+    @property
+    def lowest_concurrency(self) -> int:
+        """The fewest calls in flight the registry's limiter came down to."""
+        ...
+
+
+BATCH_LIMIT = 100
+"""ECR rejects BatchDeleteImage, BatchGetImage and DescribeImages(imageIds) with more ids."""
+
+
+class EventLogger(Protocol):
+    """The logging calls the engine makes: stdlib logging and Powertools Logger both fit."""
+
+    def info(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
+    def warning(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
+    def error(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
+
+
+class Cursor(Protocol):
+    """Where the last run's time budget ran out: the repository to start with next time."""
+
+    def load(self) -> str | None: ...
+
+    def save(self, resume_from: str | None) -> None: ...

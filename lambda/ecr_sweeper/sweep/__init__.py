@@ -1,0 +1,1 @@
+"""The sweep's orchestration: targets, the engine, the repository unit, native policies."""

@@ -1,0 +1,412 @@
+"""The steps of the Step Functions fan-out (settings: fanOut): List, Sweep (one child execution
+per batch of repositories) and Summarize.
+
+Each run keeps its documents under `runs/<runId>/` in the run bucket: `run.json` (what List
+found), `in-use/<account>/<region>.json` (each target's images in use, read once by List, then
+by every child of that target), `manifest.json`
+(the work items, when too many to travel inline) and `results/<batch>.json` (each child's
+per-repository results). State payloads carry only ids and counts, far below the 256 KB limit.
+
+Every child sweeps with the same `engine.Sweeper` and `repository_sweep.sweep_repository` as the
+single Lambda, so the rules, the logs and the failure isolation are the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ecr_sweeper.aws import s3
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ecr import EcrRegistry, error_code
+from ecr_sweeper.aws.limiter import AdaptiveLimiter
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core import planner
+from ecr_sweeper.core.model import Image
+from ecr_sweeper.core.references import InUse, Usage
+from ecr_sweeper.core.results import FAILED, DeleteFailure, RepositoryResult, RunSummary
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.ports import (
+    DeleteOutcome,
+    EventLogger,
+    IndexManifests,
+    Registry,
+    RegistryError,
+    Repository,
+)
+from ecr_sweeper.sweep.budget import TimeBudget
+from ecr_sweeper.sweep.engine import Sweeper
+from ecr_sweeper.sweep.in_use import UsageUnavailable, images_in_use, learn_usage
+from ecr_sweeper.sweep.targets import TargetSpec, is_multi_target, resolve, target_specs
+
+BUCKET_VARIABLE = "SWEEPER_RUN_BUCKET"
+"""The Lambda environment variable naming the run bucket (the stack sets it)."""
+
+INLINE_ITEMS_LIMIT = 40
+"""Up to this many work items travel inline in the state (a few KB); more go by S3 manifest,
+which the Distributed Map reads with its ItemReader."""
+
+RUN_DOCUMENT = "run.json"
+IN_USE_FOLDER = "in-use/"
+MANIFEST_DOCUMENT = "manifest.json"
+RESULTS_FOLDER = "results/"
+RUNS_FOLDER = "runs/"
+
+
+def run_prefix(run_id: str) -> str:
+    return f"{RUNS_FOLDER}{run_id}/"
+
+
+def in_use_key(run_id: str, label: str) -> str:
+    """Where List puts one target's images in use (`label` is account/region)."""
+    return f"{run_prefix(run_id)}{IN_USE_FOLDER}{label}.json"
+
+
+class BatchError(ValueError):
+    """A work item or run document that is not what List writes."""
+
+
+# -- the in-use snapshot ---------------------------------------------------------------------------
+
+
+def in_use_document(in_use: InUse, uncertain: str | None) -> dict[str, Any]:
+    """The images in use as JSON; `uncertain` (why nothing may be deleted) travels with it."""
+    return {
+        "uncertain": uncertain,
+        "repositories": [
+            {
+                "account": account,
+                "region": region,
+                "repository": repository,
+                "byDigest": by_digest,
+                "byTag": by_tag,
+            }
+            for (account, region, repository), (by_digest, by_tag) in sorted(
+                in_use.by_repository.items()
+            )
+        ],
+    }
+
+
+def in_use_from_document(document: Any) -> Usage:
+    """Read `in_use_document` back; anything malformed raises BatchError (nothing deleted)."""
+    try:
+        in_use = InUse()
+        for entry in document["repositories"]:
+            key = (str(entry["account"]), str(entry["region"]), str(entry["repository"]))
+            in_use.by_repository[key] = (
+                {str(k): str(v) for k, v in entry["byDigest"].items()},
+                {str(k): str(v) for k, v in entry["byTag"].items()},
+            )
+        uncertain = document["uncertain"]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise BatchError(f"in-use snapshot: malformed ({error!r})") from error
+    return Usage(in_use, None if uncertain is None else str(uncertain))
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+
+def result_from_dict(data: dict[str, Any]) -> RepositoryResult:
+    """A RepositoryResult from `RepositoryResult.to_dict()` (decisions and notes aside)."""
+    return RepositoryResult(
+        str(data["repository"]),
+        target=data.get("target"),
+        status=str(data["status"]),
+        reason=data.get("reason"),
+        error_code=data.get("errorCode"),
+        uncertain=data.get("uncertain"),
+        images_scanned=int(data["imagesScanned"]),
+        images_expired=int(data["imagesExpired"]),
+        images_deleted=int(data["imagesDeleted"]),
+        bytes_expired=int(data["bytesExpired"]),
+        bytes_reclaimed=int(data["bytesReclaimed"]),
+        delete_failures=[
+            DeleteFailure(dict(f["imageId"]), str(f["failureCode"]), str(f["failureReason"]))
+            for f in data["deleteFailures"]
+        ],
+        kept_by_protection=Counter({str(k): int(v) for k, v in data["keptByProtection"].items()}),
+    )
+
+
+def batches(repositories: Sequence[Repository], size: int) -> list[list[Repository]]:
+    """Consecutive groups of at most `size` repositories, in name order."""
+    ordered = sorted(repositories, key=lambda r: r.name)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+# -- List ------------------------------------------------------------------------------------------
+
+
+def list_work(
+    base: AwsTarget,
+    settings: Settings,
+    logger: EventLogger,
+    *,
+    run_id: str,
+    dry_run: bool,
+    bucket: str,
+    started_at: datetime,
+    partition: str = "aws",
+) -> dict[str, Any]:
+    """List every target's selected repositories, snapshot each target's images in use, and
+    write the work items. Returns the state for the Map: the items inline, or the manifest's key.
+
+    A target that can't be listed (its role can't be assumed, ...) is recorded as failed; the
+    others go on.
+    """
+    objects = base.client("s3")
+    prefix = run_prefix(run_id)
+    own_region = base.effective_region()
+    run: dict[str, Any] = {
+        "runId": run_id,
+        "dryRun": dry_run,
+        "startedAt": started_at.isoformat(),
+        "multiTarget": is_multi_target(settings),
+        "batches": [],
+        "failures": [],
+    }
+    items: list[dict[str, Any]] = []
+    selected_count = 0
+    for spec in target_specs(settings):
+        label = spec.label(own_region)
+        try:
+            target = resolve(base, spec, settings, partition)
+            registry = EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(1))
+            selected = [
+                r for r in registry.repositories() if planner.select_repository(r.name, settings)
+            ]
+        except (RegistryError, ClientError, BotoCoreError) as failure:
+            code = failure.code if isinstance(failure, RegistryError) else error_code(failure)
+            logger.error(
+                f"could not list repositories of {label}: {code}",
+                extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: code, ev.TARGET: label},
+            )
+            run["failures"].append({"target": label, "errorCode": code, "reason": str(failure)})
+            continue
+        groups = batches(selected, settings.fan_out_batch_size)
+        if groups:
+            snapshot = _snapshot(settings, target, logger)
+            s3.write_json(objects, bucket, in_use_key(run_id, label), snapshot)
+        selected_count += len(selected)
+        for group in groups:
+            run["batches"].append({"target": label, "repositories": [r.name for r in group]})
+            items.append(
+                {
+                    "runId": run_id,
+                    "dryRun": dry_run,
+                    "batch": len(items),
+                    "target": {"account": spec.account, "region": spec.region, "label": label},
+                    "repositories": [{"name": r.name, "arn": r.arn} for r in group],
+                }
+            )
+    s3.write_json(objects, bucket, prefix + RUN_DOCUMENT, run)
+    logger.info(
+        f"listed {selected_count} repositories in {len(items)} batches",
+        extra={
+            ev.EVENT: ev.RUN_STARTED,
+            ev.REPOSITORIES_SELECTED: selected_count,
+            ev.RUN_ID: run_id,
+        },
+    )
+    state: dict[str, Any] = {"runId": run_id, "dryRun": dry_run, "batches": len(items)}
+    if len(items) > INLINE_ITEMS_LIMIT:
+        s3.write_json(objects, bucket, prefix + MANIFEST_DOCUMENT, items)
+        state.update(bucket=bucket, manifestKey=prefix + MANIFEST_DOCUMENT)
+    else:
+        state["items"] = items
+    return state
+
+
+def _snapshot(settings: Settings, target: AwsTarget, logger: EventLogger) -> dict[str, Any]:
+    """The images in use, or (fail-closed) why none could be read: then nothing is deleted."""
+    usage = learn_usage(lambda: images_in_use(settings, target.client), logger)
+    return in_use_document(usage.in_use, usage.uncertain)
+
+
+# -- Sweep -----------------------------------------------------------------------------------------
+
+
+class BatchRegistry:
+    """A registry whose listing is one work item's repositories: the child sweeps just those."""
+
+    def __init__(self, registry: Registry, repositories: Sequence[Repository]) -> None:
+        self._registry = registry
+        self._repositories = list(repositories)
+
+    def repositories(self) -> Iterator[Repository]:
+        return iter(self._repositories)
+
+    def repository_tags(self, repository: Repository) -> dict[str, str]:
+        return self._registry.repository_tags(repository)
+
+    def images(self, repository: str) -> list[Image]:
+        return self._registry.images(repository)
+
+    def index_manifests(self, repository: str, digests: Sequence[str]) -> IndexManifests:
+        return self._registry.index_manifests(repository, digests)
+
+    def current_tags(self, repository: str) -> dict[str, frozenset[str]]:
+        return self._registry.current_tags(repository)
+
+    def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
+        return self._registry.delete_batch(repository, image_ids)
+
+    def archived_digests(self, repository: str) -> frozenset[str]:
+        return self._registry.archived_digests(repository)
+
+    def archive(self, repository: str, digest: str) -> DeleteFailure | None:
+        return self._registry.archive(repository, digest)
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        return self._registry.lifecycle_policy(repository)
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        self._registry.put_lifecycle_policy(repository, text)
+
+    @property
+    def throttled_calls(self) -> int:
+        return self._registry.throttled_calls
+
+    @property
+    def lowest_concurrency(self) -> int:
+        return self._registry.lowest_concurrency
+
+
+def parse_item(item: Any) -> tuple[str, bool, int, TargetSpec, str, list[Repository]]:
+    """(run id, dry run, batch number, target, its label, repositories) of a work item."""
+    try:
+        repositories = [Repository(str(r["name"]), str(r["arn"])) for r in item["repositories"]]
+        run_id, dry_run, number = item["runId"], item["dryRun"], item["batch"]
+        where = item["target"]
+        spec = TargetSpec(where["account"], where["region"])
+        label = str(where["label"])
+    except (KeyError, TypeError) as error:
+        raise BatchError(f"work item: malformed ({error!r}); List writes the items") from error
+    if not isinstance(run_id, str) or not isinstance(dry_run, bool) or not isinstance(number, int):
+        raise BatchError("work item: runId, dryRun and batch must be a string, a bool and a number")
+    return run_id, dry_run, number, spec, label, repositories
+
+
+def sweep_batch(
+    base: AwsTarget,
+    settings: Settings,
+    logger: EventLogger,
+    item: Any,
+    *,
+    bucket: str,
+    tracer: Any | None = None,
+    budget: TimeBudget | None = None,
+    partition: str = "aws",
+) -> dict[str, Any]:
+    """Sweep one work item's repositories; write their results to S3 and return only counts.
+
+    A target whose role can't be assumed now fails the invocation: the Map retries it, then
+    Summarize reports the batch's repositories as failed.
+    """
+    run_id, dry_run, number, spec, label, repositories = parse_item(item)
+    objects = base.client("s3")
+    prefix = run_prefix(run_id)
+    usage = in_use_from_document(s3.read_json(objects, bucket, in_use_key(run_id, label)))
+    target = resolve(base, spec, settings, partition)
+
+    def snapshot() -> InUse:
+        if usage.uncertain is not None:
+            raise UsageUnavailable(usage.uncertain)
+        return usage.in_use
+
+    workers = settings.max_concurrency
+    sweeper = Sweeper(
+        BatchRegistry(
+            EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)), repositories
+        ),
+        settings,
+        logger,
+        dry_run=dry_run,
+        tracer=tracer,
+        run_id=run_id,
+        images_in_use=snapshot,
+        max_concurrency=workers,
+        budget=budget,
+    )
+    summary = sweeper.run()
+    if is_multi_target(settings):
+        for result in summary.results:
+            result.target = label
+    s3.write_json(
+        objects,
+        bucket,
+        f"{prefix}{RESULTS_FOLDER}{number:06d}.json",
+        {
+            "batch": number,
+            "results": [result.to_dict() for result in summary.results],
+            "throttledCalls": summary.throttled_calls,
+            "lowestConcurrency": summary.lowest_concurrency,
+        },
+    )
+    return {
+        "batch": number,
+        "repositories": len(summary.results),
+        "imagesDeleted": summary.total("images_deleted"),
+        "failures": summary.failures,
+    }
+
+
+# -- Summarize -------------------------------------------------------------------------------------
+
+
+def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datetime) -> RunSummary:
+    """The run summary from List's run document and every child's results.
+
+    A batch that wrote no results (its child failed after the Map's retries) reports each of its
+    repositories as failed, so the failure shows up in the summary, the metrics and the alarms.
+    """
+    objects = target.client("s3")
+    prefix = run_prefix(run_id)
+    run = s3.read_json(objects, bucket, prefix + RUN_DOCUMENT)
+    summary = RunSummary(
+        run_id=run_id,
+        dry_run=bool(run["dryRun"]),
+        started_at=datetime.fromisoformat(run["startedAt"]),
+    )
+    multi = bool(run["multiTarget"])
+    for failure in run["failures"]:
+        summary.results.append(
+            RepositoryResult(
+                "*",
+                status=FAILED,
+                reason=failure["reason"],
+                error_code=failure["errorCode"],
+                target=failure["target"] if multi else None,
+            )
+        )
+    reported: dict[int, dict[str, Any]] = {}
+    for key in s3.keys(objects, bucket, prefix + RESULTS_FOLDER):
+        document = s3.read_json(objects, bucket, key)
+        reported[int(document["batch"])] = document
+    lowest: list[int] = []
+    for number, batch in enumerate(run["batches"]):
+        document = reported.get(number)
+        if document is None:
+            summary.results.extend(
+                RepositoryResult(
+                    name,
+                    status=FAILED,
+                    reason="its fan-out batch reported no result (the child execution failed)",
+                    error_code="BatchFailed",
+                    target=batch["target"] if multi else None,
+                )
+                for name in batch["repositories"]
+            )
+            continue
+        summary.results.extend(result_from_dict(r) for r in document["results"])
+        summary.throttled_calls += int(document["throttledCalls"])
+        lowest.append(int(document["lowestConcurrency"]))
+    summary.results.sort(key=lambda r: (r.target or "", r.repository))
+    summary.lowest_concurrency = min(lowest, default=0)
+    summary.finished_at = finished_at
+    return summary

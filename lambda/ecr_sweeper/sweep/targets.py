@@ -1,0 +1,153 @@
+"""Several regions and accounts from one deployment (settings: regions, accounts).
+
+Each target, an account and region, gets its own clients and its own sweep, one after the other,
+within the run's one time budget. A target whose role can't be assumed, or whose sweep fails, is
+reported as a failed target and never stops the others. Results carry `account/region`. When the
+budget runs out, the next run starts with the target it ran out in, at the repository it stopped
+at, so that no target is left behind night after night.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ecr_sweeper.aws import sts
+from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ecr import error_code
+from ecr_sweeper.aws.ssm import TargetCursors
+from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.results import FAILED, UNFINISHED, RepositoryResult, RunSummary
+from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.ports import EventLogger
+from ecr_sweeper.sweep.budget import TimeBudget
+from ecr_sweeper.sweep.engine import sweeper_for
+
+SESSION_NAME = "ecr-sweeper"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One registry to sweep: an account (None: the caller's own) and a region (None: the
+    caller's default)."""
+
+    account: str | None
+    region: str | None
+
+    def label(self, own_region: str | None) -> str:
+        return f"{self.account or 'self'}/{self.region or own_region or 'default'}"
+
+
+def target_specs(settings: Settings) -> list[TargetSpec]:
+    """Every (account, region) the settings name, accounts first; one default target if none."""
+    regions: list[str | None] = list(settings.regions) or [None]
+    owners: list[str | None] = list(settings.accounts) or [None]
+    return [TargetSpec(account, region) for account in owners for region in regions]
+
+
+def is_multi_target(settings: Settings) -> bool:
+    return len(target_specs(settings)) > 1 or bool(settings.accounts)
+
+
+def role_arns(settings: Settings, partition: str = "aws") -> list[str]:
+    """The exact roles the sweeper assumes: one per account, never a wildcard."""
+    return [
+        sts.role_arn(partition, account, settings.cross_account_role_name)
+        for account in settings.accounts
+    ]
+
+
+def resolve(base: AwsTarget, spec: TargetSpec, settings: Settings, partition: str) -> AwsTarget:
+    """The AwsTarget of one spec: its region, and its account's role assumed if another."""
+    target = base.in_region(spec.region)
+    if spec.account is None:
+        return target
+    arn = sts.role_arn(partition, spec.account, settings.cross_account_role_name)
+    return target.assuming(arn, SESSION_NAME)
+
+
+def sweep_targets(
+    base: AwsTarget,
+    settings: Settings,
+    logger: EventLogger,
+    *,
+    dry_run: bool,
+    run_id: str | None = None,
+    tracer: Any | None = None,
+    approved: Mapping[str, Mapping[str, frozenset[str]]] | None = None,
+    max_concurrency: int | None = None,
+    budget: TimeBudget | None = None,
+    partition: str = "aws",
+    uncertain: str | None = None,
+    cursor_parameter: str | None = None,
+) -> RunSummary:
+    """Sweep every target in turn; one summary whose results name their target, in the
+    settings' order of targets.
+
+    `uncertain` (an SDK too old to trust) makes every target delete nothing, as `sweeper_for`.
+    `approved` maps a target label to the digests a person confirmed per repository.
+    `cursor_parameter` (the stack's SSM parameter, in the caller's own account and region) keeps
+    each target's cursor: a live run starts with the target whose last run ran out of time, and
+    within each target at its first unfinished repository.
+    """
+    shared_budget = budget or TimeBudget(None)
+    combined = RunSummary(
+        run_id=run_id or str(uuid.uuid4()), dry_run=dry_run, started_at=datetime.now(UTC)
+    )
+    cursors = (
+        TargetCursors(base.client("ssm"), cursor_parameter, logger)
+        if cursor_parameter and not dry_run
+        else None
+    )
+    own_region = base.effective_region()
+    specs = {spec.label(own_region): spec for spec in target_specs(settings)}
+    ordered = cursors.order(list(specs)) if cursors else list(specs)
+    by_target: dict[str, list[RepositoryResult]] = {}
+    lowest: list[int] = []
+    for label in ordered:
+        spec = specs[label]
+        results: list[RepositoryResult]
+        try:
+            target = resolve(base, spec, settings, partition)
+            summary = sweeper_for(
+                target,
+                settings,
+                logger,
+                dry_run=dry_run,
+                tracer=tracer,
+                run_id=combined.run_id,
+                approved=None if approved is None else approved.get(label, {}),
+                max_concurrency=max_concurrency,
+                budget=shared_budget,
+                cursor=cursors.cursor(label) if cursors else None,
+                uncertain=uncertain,
+            ).run()
+        except (ClientError, BotoCoreError) as error:
+            code = error_code(error)
+            logger.error(
+                f"target {label} failed: {code}: {error}",
+                extra={ev.EVENT: ev.TARGET_FAILED, ev.TARGET: label, ev.ERROR_CODE: code},
+            )
+            results = [RepositoryResult("*", status=FAILED, reason=str(error), error_code=code)]
+        else:
+            results = summary.results
+            lowest.append(summary.lowest_concurrency)
+            combined.throttled_calls += summary.throttled_calls
+        for result in results:
+            result.target = label
+        by_target[label] = results
+    if cursors:
+        cursors.save(next((t for t in ordered if _unfinished(by_target[t])), None))
+    combined.results = [result for label in specs for result in by_target[label]]
+    combined.lowest_concurrency = min(lowest, default=0)
+    combined.finished_at = datetime.now(UTC)
+    return combined
+
+
+def _unfinished(results: list[RepositoryResult]) -> bool:
+    return any(result.status == UNFINISHED for result in results)

@@ -1,0 +1,87 @@
+"""AwsTarget builds every client of a run from one session, safely from many threads."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from botocore.serialize import JSONSerializer
+
+from ecr_sweeper.aws.clients import AwsTarget, PlainJsonSerializer
+
+
+@pytest.fixture(autouse=True)
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def test_clients_made_from_many_threads_at_once_all_work() -> None:
+    """boto3 sessions aren't thread-safe; the target makes its clients under a lock."""
+    target = AwsTarget(region="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    services = ["ecs", "lambda", "events", "scheduler", "batch", "ssm", "s3", "sts"] * 4
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(target.client, services))
+    assert [c.meta.service_model.service_name for c in clients] == services
+    assert {c.meta.region_name for c in clients} == {"eu-west-1"}
+    assert {c.meta.endpoint_url for c in clients} == {"http://127.0.0.1:9"}
+
+
+def test_a_target_in_another_region_has_its_own_session() -> None:
+    """The shared session is per target: one derived with `in_region` never reuses its parent's."""
+    home = AwsTarget(region="us-east-1")
+    assert home.client("ecs").meta.region_name == "us-east-1"
+    away = home.in_region("ap-southeast-2")
+    assert away.client("ecs").meta.region_name == "ap-southeast-2"
+    assert home.client("ecs").meta.region_name == "us-east-1"
+    assert away == AwsTarget(region="ap-southeast-2"), "the session takes no part in equality"
+
+
+ID_LISTS = {
+    "BatchDeleteImage": {
+        "repositoryName": "app",
+        "imageIds": [
+            {"imageDigest": f"sha256:{n:064x}", "imageTag": f"v{n}"}
+            if n % 2
+            else {"imageDigest": f"sha256:{n:064x}"}
+            for n in range(100)
+        ],
+    },
+    "BatchGetImage": {
+        "repositoryName": "app",
+        "imageIds": [{"imageDigest": "sha256:" + "a" * 64}],
+        "acceptedMediaTypes": ["application/vnd.oci.image.index.v1+json"],
+    },
+    "DescribeImages": {
+        "repositoryName": "app",
+        "imageIds": [{"imageTag": "latest"}],
+        "filter": {"tagStatus": "ANY", "imageStatus": "ANY"},
+        "maxResults": 1000,
+    },
+    "ListTagsForResource": {"resourceArn": "arn:aws:ecr:us-east-1:123456789012:repository/app"},
+}
+
+
+@pytest.mark.parametrize("operation", sorted(ID_LISTS))
+def test_the_registry_client_writes_the_body_botocore_writes(operation: str) -> None:
+    """Lists of image ids are copied as they are; the request is botocore's own, byte for byte."""
+    client = AwsTarget(region="us-east-1", endpoint_url="http://127.0.0.1:9").registry_client()
+    assert isinstance(client._serializer, PlainJsonSerializer)
+    model = client.meta.service_model.operation_model(operation)
+    ours = client._serializer.serialize_to_request(ID_LISTS[operation], model)
+    botocores = JSONSerializer().serialize_to_request(ID_LISTS[operation], model)
+    assert ours == botocores
+    assert json.loads(ours["body"]) == ID_LISTS[operation]
+    if "imageIds" in ID_LISTS[operation]:  # copied, not walked
+        assert client._serializer._string_members["ImageIdentifier"] == {"imageDigest", "imageTag"}
+
+
+def test_an_id_with_a_member_ecr_does_not_know_still_fails_as_botocore_fails() -> None:
+    """An unknown key falls back to botocore's walk, which refuses it."""
+    client = AwsTarget(region="us-east-1", endpoint_url="http://127.0.0.1:9").registry_client()
+    model = client.meta.service_model.operation_model("BatchDeleteImage")
+    params = {"repositoryName": "app", "imageIds": [{"imageDigest": "sha256:1", "digest": "x"}]}
+    with pytest.raises(KeyError, match="digest"):
+        client._serializer.serialize_to_request(params, model)

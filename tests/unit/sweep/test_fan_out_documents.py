@@ -1,0 +1,114 @@
+"""The fan-out's documents (work items, in-use snapshot, results) survive their trip through S3,
+and the target settings parse like every other setting."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from ecr_sweeper.core.references import InUse
+from ecr_sweeper.core.results import FAILED, RepositoryResult
+from ecr_sweeper.core.settings import Settings, SettingsError
+from ecr_sweeper.ports import DeleteFailure, Repository
+from ecr_sweeper.sweep.fan_out import (
+    BatchError,
+    batches,
+    in_use_document,
+    in_use_from_document,
+    parse_item,
+    result_from_dict,
+)
+from ecr_sweeper.sweep.targets import TargetSpec, role_arns, target_specs
+
+ARN = "arn:aws:ecr:us-east-1:123456789012:repository/"
+
+
+def test_batches_cover_every_repository_once_in_name_order() -> None:
+    repositories = [Repository(name, ARN + name) for name in ("c", "a", "e", "b", "d")]
+    grouped = batches(repositories, 2)
+    assert [[r.name for r in group] for group in grouped] == [["a", "b"], ["c", "d"], ["e"]]
+    assert batches([], 3) == []
+
+
+def test_the_in_use_snapshot_round_trips_and_keeps_its_doubt() -> None:
+    in_use = InUse()
+    in_use.add("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1", "ECS service prod/web")
+    digest = "sha256:" + "a" * 64
+    in_use.add(f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/api@{digest}", "Lambda fn:3")
+    back = in_use_from_document(in_use_document(in_use, None))
+    assert back.in_use.by_repository == in_use.by_repository and back.uncertain is None
+    assert in_use_from_document(in_use_document(InUse(), "ECS: AccessDenied")).uncertain == (
+        "ECS: AccessDenied"
+    )
+
+
+@pytest.mark.parametrize("document", [{}, {"repositories": [{"account": "1"}]}, [], None])
+def test_a_malformed_snapshot_is_an_error_never_an_empty_one(document: object) -> None:
+    with pytest.raises(BatchError, match="in-use snapshot: malformed"):
+        in_use_from_document(document)
+
+
+def test_a_result_round_trips_through_its_dict() -> None:
+    result = RepositoryResult(
+        "web",
+        status=FAILED,
+        reason="boom",
+        error_code="ServerException",
+        images_scanned=9,
+        images_expired=4,
+        images_deleted=3,
+        bytes_expired=400,
+        bytes_reclaimed=300,
+        delete_failures=[DeleteFailure({"imageDigest": "sha256:x"}, "ImageNotFound", "gone")],
+        kept_by_protection=Counter({"in-use": 2}),
+        target="111111111111/eu-west-1",
+    )
+    assert result_from_dict(result.to_dict()) == result
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {},
+        {"runId": "r", "dryRun": False, "batch": 0, "repositories": []},
+        {"runId": 1, "dryRun": False, "batch": 0, "repositories": [], "target": {}},
+    ],
+)
+def test_a_malformed_work_item_is_refused(item: object) -> None:
+    with pytest.raises(BatchError, match="work item"):
+        parse_item(item)
+
+
+def test_targets_are_accounts_times_regions_and_roles_are_exact() -> None:
+    settings = Settings.from_mapping(
+        {"accounts": "111111111111,222222222222", "regions": '["us-east-1","eu-west-1"]'}
+    )
+    assert target_specs(settings) == [
+        TargetSpec("111111111111", "us-east-1"),
+        TargetSpec("111111111111", "eu-west-1"),
+        TargetSpec("222222222222", "us-east-1"),
+        TargetSpec("222222222222", "eu-west-1"),
+    ]
+    assert role_arns(settings, "aws-cn") == [
+        "arn:aws-cn:iam::111111111111:role/EcrSweeperMember",
+        "arn:aws-cn:iam::222222222222:role/EcrSweeperMember",
+    ]
+    assert target_specs(Settings()) == [TargetSpec(None, None)]
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"accounts": "12345"}, "accounts: got"),
+        ({"accounts": ["*"]}, "accounts: got"),
+        ({"regions": "us-east-1,us-east-1"}, "regions: got"),
+        ({"crossAccountRoleName": ""}, "crossAccountRoleName: got"),
+        ({"fanOutBatchSize": 0}, "fanOutBatchSize: got 0"),
+    ],
+)
+def test_bad_target_settings_name_the_key(values: dict[str, object], problem: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_mapping(values)
+    (message,) = raised.value.problems
+    assert message.startswith(problem)
