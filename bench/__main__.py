@@ -29,6 +29,7 @@ from ecr_sweeper.core.model import Image
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 from ecr_sweeper.sweep.engine import sweeper_for
 from ecr_sweeper.sweep.repository import image_ids
+from tests.helpers.lambda_context import LambdaContext
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -252,23 +253,12 @@ def handler_sweep(endpoint: str) -> Sweep:
     def sweep(workload: Workload) -> tuple[dict[str, Any], int | None]:
         event = {"dryRun": True} if workload.dry_run else {}
         with contextlib.redirect_stdout(sink):
-            result: dict[str, Any] = handler.lambda_handler(event, _LambdaContext())
+            result: dict[str, Any] = handler.lambda_handler(
+                event, LambdaContext(aws_request_id="bench")
+            )
         return result, None  # the handler's summary doesn't carry the decisions
 
     return sweep
-
-
-@dataclass
-class _LambdaContext:
-    """What the handler reads of Lambda's context object."""
-
-    function_name: str = "ecr-sweeper"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-sweeper"
-    aws_request_id: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 def sweep_emulator(workload: Workload) -> Callable[[], dict[str, Any]]:

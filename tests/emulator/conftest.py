@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from emulator_helpers import Manifests
+from helpers.emulator import Manifests
 
 from local_ecr import LocalEcr
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import Manifests, push
+from helpers.emulator import Manifests, push
 
 from ecr_sweeper.core import planner
 from ecr_sweeper.core.model import Image, ImageStatus, image_from_detail

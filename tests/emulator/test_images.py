@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import OCI, OCI_INDEX, Manifests, digest_of, push
+from helpers.emulator import OCI, OCI_INDEX, Manifests, digest_of, push
 
 from local_ecr import LocalEcr
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import Manifests
+from helpers.emulator import Manifests
 
 from local_ecr import LocalEcr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emulator_helpers import Manifests, push
+from helpers.emulator import Manifests, push
 
 from local_ecr import LocalEcr
 

@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.pop("CDK_CONTEXT_JSON", None)
 
 import pytest
-from infra_helpers import CUSTOM_SETTINGS, Synthesized, synthesize
+from helpers.infra import CUSTOM_SETTINGS, Synthesized, synthesize
 
 
 @pytest.fixture(scope="session")

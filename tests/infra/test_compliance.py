@@ -9,7 +9,7 @@ import aws_cdk as cdk
 import cfnlint.api
 import pytest
 from aws_cdk import aws_sns as sns
-from infra_helpers import Synthesized, synthesize
+from helpers.infra import Synthesized, synthesize
 
 from infra import build_app
 from infra.config import cdk_json_context

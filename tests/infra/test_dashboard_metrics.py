@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_helpers import Synthesized, dashboard_body
+from helpers.infra import Synthesized, dashboard_body
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core import metrics_catalog as names

@@ -9,7 +9,7 @@ from typing import Any
 
 import cfnlint.api
 import pytest
-from infra_helpers import Synthesized, actions_of, statements, synthesize
+from helpers.infra import Synthesized, actions_of, statements, synthesize
 
 from ecr_sweeper.core.settings import SettingsError
 from infra import build_app

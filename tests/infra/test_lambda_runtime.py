@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
-from infra_helpers import Synthesized
+from helpers.infra import Synthesized
 
 from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.core import log_events as ev

@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
-from infra_helpers import (
+from helpers.infra import (
     CUSTOM_SETTINGS,
     Synthesized,
     actions_of,
@@ -369,7 +369,7 @@ KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-123456
 
 
 def test_the_kms_key_setting_grants_decrypt_on_exactly_that_key(tmp_path: Path) -> None:
-    from infra_helpers import synthesize
+    from helpers.infra import synthesize
 
     app = synthesize(
         {

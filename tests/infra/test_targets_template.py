@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_helpers import actions_of, statements
+from helpers.infra import actions_of, statements
 
 from ecr_sweeper.aws import permissions
 from infra import build_app

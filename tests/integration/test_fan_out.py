@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.lambda_context import LambdaContext
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from sweep_helpers import push, remaining
@@ -37,17 +38,6 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "ecr-sweeper-runs"
 REPOSITORIES = ("api", "batch/jobs", "web", "worker", "zeta")
-
-
-@dataclass
-class FakeContext:
-    aws_request_id: str
-    function_name: str = "ecr-sweeper"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecr-sweeper"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 def resolve(value: Any, refs: dict[str, str]) -> Any:
@@ -115,7 +105,7 @@ class InProcessLambda:
             body = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": _stream(body)}
         try:
-            result = self._handlers[FunctionName](event, FakeContext(str(uuid.uuid4())))
+            result = self._handlers[FunctionName](event, LambdaContext(str(uuid.uuid4())))
         except Exception as error:
             body = {"errorType": type(error).__name__, "errorMessage": str(error)}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": _stream(body)}
@@ -222,7 +212,7 @@ def single_lambda_run(
     seed(local_ecr)
     handler: ModuleType = importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
     _log_to(sys.stdout)
-    handler.lambda_handler({}, FakeContext("single-run"))
+    handler.lambda_handler({}, LambdaContext("single-run"))
     (document,) = records(capsys.readouterr().out)[1]
     return registry_state(local_ecr), metric_values(document)
 

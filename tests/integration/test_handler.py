@@ -8,11 +8,11 @@ import logging
 import random
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.lambda_context import LambdaContext
 from sweep_helpers import push, remaining
 
 from ecr_sweeper.core import log_events as ev
@@ -20,18 +20,6 @@ from ecr_sweeper.core import metrics_catalog
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "ecr-sweeper"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-sweeper"
-    aws_request_id: str = "run-0001"
-    remaining_millis: int = 900_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
 
 
 @pytest.fixture
@@ -53,10 +41,10 @@ def _log_to(stream: Any) -> None:
             stream_handler.stream = stream  # no flush: the previous stream may be closed
 
 
-def invoke(handler: ModuleType, event: Any, context: FakeContext | None = None) -> Any:
+def invoke(handler: ModuleType, event: Any, context: LambdaContext | None = None) -> Any:
     """Call the handler with its logger writing to this test's captured stdout."""
     _log_to(sys.stdout)
-    return handler.lambda_handler(event, context or FakeContext())
+    return handler.lambda_handler(event, context or LambdaContext())
 
 
 def seed(local_ecr: LocalEcr) -> None:
@@ -205,7 +193,7 @@ def test_a_run_short_of_time_reports_what_is_unfinished_and_the_next_one_starts_
     monkeypatch.setenv("SWEEPER_STATE_PARAMETER", "/ecr-sweeper/cursor")
 
     # Less time left than the reserve: nothing may start.
-    short = invoke(handler, {}, FakeContext(remaining_millis=4_000))
+    short = invoke(handler, {}, LambdaContext(remaining_millis=4_000))
     logs, emf = records(capsys.readouterr().out)
     assert short["repositoriesUnfinished"] == ["web"] and short["imagesDeleted"] == 0
     assert len(remaining(local_ecr, "web")) == 16

@@ -12,12 +12,12 @@ import logging
 import random
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.lambda_context import LambdaContext
 from sweep_helpers import push
 from test_sweeper_cli import run_cli
 
@@ -31,17 +31,6 @@ from local_ecr.manifests import ManifestFactory
 
 LOG_GROUP = "/aws/lambda/EcrSweeper-SweeperFunction"
 STREAM = "2026/11/30/[$LATEST]0123456789abcdef"
-
-
-@dataclass
-class FakeContext:
-    aws_request_id: str
-    function_name: str = "ecr-sweeper"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-sweeper"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 @pytest.fixture
@@ -66,7 +55,7 @@ def _lambda_output(
     """The handler's result, and its stdout lines as Lambda would ship them."""
     capsys.readouterr()
     _log_to(sys.stdout)
-    result = handler.lambda_handler(event, FakeContext(aws_request_id=run_id))
+    result = handler.lambda_handler(event, LambdaContext(aws_request_id=run_id))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     return result, [f"START RequestId: {run_id} Version: $LATEST", *lines, f"REPORT {run_id}"]
 

@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import pytest
+from helpers.lambda_context import LambdaContext
 from moto.sts.models import sts_backends
 from sweep_helpers import ago
 
@@ -161,7 +162,7 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
 ) -> None:
     import importlib
 
-    from test_handler import FakeContext, invoke, records
+    from test_handler import invoke, records
 
     from ecr_sweeper.core import metrics_catalog
     from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
@@ -176,7 +177,7 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
     for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
         monkeypatch.delenv(name, raising=False)
     handler = importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
-    summary = invoke(handler, {}, FakeContext())
+    summary = invoke(handler, {}, LambdaContext())
     assert [(r["target"], r["imagesDeleted"]) for r in summary["perRepository"]] == [
         ("self/us-east-1", 3),
         ("self/eu-west-1", 3),
