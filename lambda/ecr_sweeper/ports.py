@@ -1,8 +1,10 @@
-"""The port between the engine and a container registry: plain data in, plain data out.
+"""The ports: what the sweep needs from the outside world, as protocols over plain data.
 
-The engine sweeps through this protocol and never names botocore; `ecr.EcrRegistry` is the
-adapter for Amazon ECR. Errors cross the port as `RegistryError` (with the AWS error code) or
-`RepositoryGone`, so one repository's trouble is a value the engine can report.
+`Registry` is the container registry (`aws.ecr.EcrRegistry` is the adapter for Amazon ECR); the
+engine sweeps through it and never names botocore. Errors cross it as `RegistryError` (with the
+AWS error code) or `RepositoryGone`, so one repository's trouble is a value the engine can
+report. `Cursor` keeps where the last run's time budget ran out (`aws.ssm` implements it);
+`EventLogger` is what the sweep logs through (stdlib logging and Powertools' Logger both fit).
 """
 
 from __future__ import annotations

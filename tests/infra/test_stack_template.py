@@ -115,7 +115,7 @@ def _asset(app: Synthesized, code: dict[str, Any]) -> Path:
 
 def test_code_asset_is_the_lambda_folder(default_app: Synthesized) -> None:
     staged = _asset(default_app, _function(default_app)["Code"])
-    assert (staged / "ecr_sweeper" / "handler.py").is_file()
+    assert (staged / "ecr_sweeper" / "handlers" / "sweeper.py").is_file()
     assert sorted(path.name for path in staged.iterdir()) == ["ecr_sweeper"]
     assert len([path for path in default_app.outdir.glob("asset.*") if path.is_dir()]) == 2
 

@@ -76,7 +76,7 @@ class AwsTarget:
         """The ECR client the sweep runs on, tuned for listing 100,000 images.
 
         Responses are taken as the JSON ECR sends (`_PlainJsonParsers`), and parameters are
-        built by `ecr.EcrRegistry` itself, so botocore's client-side validation is skipped and
+        built by `aws.ecr.EcrRegistry` itself, so botocore's client-side validation is skipped and
         lists of image ids are written as they are (`PlainJsonSerializer`); ECR still validates
         every request.
         """
@@ -101,7 +101,7 @@ class _SharedSession:
 
 class _PlainJsonParser(JSONParser):  # type: ignore[misc]
     """An ECR response as ECR sends it. ECR's JSON names are the SDK's names, so the result is
-    the same but for timestamps, which stay epoch seconds (`model.parse_timestamp` reads them).
+    the same but for timestamps, which stay epoch seconds (`core.model.parse_timestamp` reads them).
     botocore's walk of every member of every ImageDetail was the largest CPU cost of a sweep."""
 
     def _handle_json_body(self, raw_body: Any, shape: Any) -> Any:
