@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ecr_sweeper.core import lifecycle, planner
+from ecr_sweeper.core import lifecycle, overrides
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.model import Image, Protection, RepositoryPlan
 from ecr_sweeper.core.references import InUse, Usage
@@ -314,11 +314,11 @@ class PolicyRollout:
         def one(repository: Repository) -> PolicyChange:
             try:
                 tags = self._registry.repository_tags(repository)
-                if planner.repository_rules(self._settings, tags).skip:
+                if overrides.repository_rules(self._settings, tags).skip:
                     return PolicyChange(
-                        repository.name, SKIPPED, reason=f"tagged {planner.SKIP_TAG}=true"
+                        repository.name, SKIPPED, reason=f"tagged {overrides.SKIP_TAG}=true"
                     )
-            except planner.OverrideError as error:
+            except overrides.OverrideError as error:
                 return PolicyChange(
                     repository.name, SKIPPED, reason=f"override tags not applied: {error}"
                 )
