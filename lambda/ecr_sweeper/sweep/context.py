@@ -1,6 +1,6 @@
 """What every repository of one run shares: the registry, the settings, the log, the images in
-use, the budget and the run's batch pool. The engine builds it; the repository unit and native
-policy enforcement read it."""
+use, the budget and the run's batch pool. The engine builds it; the repository unit, its waves
+and native policy enforcement read it."""
 
 from __future__ import annotations
 
