@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ecr_sweeper.aws.clients import AwsTarget
-from ecr_sweeper.core import lifecycle, metrics_catalog, planner
+from ecr_sweeper.core import lifecycle, metrics_catalog, overrides, planner
 from ecr_sweeper.core.model import Image
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 from ecr_sweeper.sweep.engine import sweeper_for
-from ecr_sweeper.sweep.repository import image_ids
+from ecr_sweeper.sweep.waves import image_ids
 from tests.helpers.lambda_context import LambdaContext
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -85,14 +85,14 @@ def measure(name: str, work: Callable[[], Any]) -> dict[str, Any]:
 
 
 def plan_one_big_repository() -> dict[str, Any]:
-    rules = planner.repository_rules(Settings(), {})
+    rules = overrides.repository_rules(Settings(), {})
     plan = planner.plan_repository("big", images(100_000, random.Random(1)), rules, now=NOW)
     return {"expired": len(plan.expired)}
 
 
 def plan_many_repositories() -> dict[str, Any]:
     rng = random.Random(2)
-    rules = planner.repository_rules(Settings(), {})
+    rules = overrides.repository_rules(Settings(), {})
     expired = sum(
         len(planner.plan_repository(f"r{n}", images(10, rng), rules, now=NOW).expired)
         for n in range(10_000)

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from helpers.emulator import Manifests, push
 
-from ecr_sweeper.core import planner
+from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.model import Image, ImageStatus, image_from_detail
 from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr
@@ -196,7 +196,7 @@ def test_acceptance_12_active_and_5_archived(frozen: LocalEcr, ecr: Any, action:
     the plan is applied here with the calls the engine will make."""
     frozen.seed("archived", now=NOW)
     settings = Settings(expired_image_action=action)
-    rules = planner.repository_rules(settings, {})
+    rules = overrides.repository_rules(settings, {})
     plan = planner.plan_repository("archive-app", listing(ecr, "archive-app"), rules, now=NOW)
     for decision in plan.transitioned:
         archive(ecr, "archive-app", decision.image.digest)

@@ -18,7 +18,7 @@ from ecr_sweeper.core.results import RunSummary
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Cursor
 from ecr_sweeper.sweep.budget import TimeBudget
-from ecr_sweeper.sweep.engine import Sweeper
+from ecr_sweeper.sweep.engine import RegistrySweep, Sweeper
 from ecr_sweeper.sweep.in_use import images_in_use
 from local_ecr import LocalEcr
 from local_ecr.manifests import Built, ManifestFactory
@@ -62,7 +62,7 @@ def sweeper(
     budget: TimeBudget | None = None,
     cursor: Cursor | None = None,
     in_use: Callable[[], InUse] | None = None,
-) -> Sweeper:
+) -> RegistrySweep:
     """The engine on the emulator, as the handler wires it, with the run starting at NOW."""
     chosen = settings or Settings()
     target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
@@ -71,7 +71,7 @@ def sweeper(
         "ecr", config=Config(retries={"mode": "standard", "max_attempts": 10})
     )
     workers = max_concurrency or chosen.max_concurrency
-    return Sweeper(
+    engine = Sweeper(
         EcrRegistry(ecr_client, page_size=page_size, limiter=AdaptiveLimiter(workers)),
         chosen,
         logger or logging.getLogger("test.sweep"),
@@ -82,8 +82,8 @@ def sweeper(
         images_in_use=in_use or (lambda: images_in_use(chosen, target.client)),
         max_concurrency=workers,
         budget=budget,
-        cursor=cursor,
     )
+    return RegistrySweep(engine, cursor)
 
 
 def sweep(local_ecr: LocalEcr, settings: Settings | None = None, **kwargs: Any) -> RunSummary:

@@ -1,4 +1,4 @@
-"""The one module that talks to Amazon ECR: the adapter behind the `ports.Registry` port.
+"""The one module that talks to Amazon ECR: the adapter behind the `ports.Registry` protocol.
 
 Every list call is paginated with botocore's paginators (1,000 a page, ECR's largest), every
 batch is at most 100 ids (ECR's limit), and every call holds a slot of the run's shared

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
@@ -122,6 +123,35 @@ class RepositoryPlan:
     def transitioned(self) -> tuple[Decision, ...]:
         """Images to move to the archive tier (UpdateImageStorageClass, one image a call)."""
         return tuple(d for d in self.decisions if d.action is Action.TRANSITION)
+
+    def rechecked(
+        self, current: Mapping[str, frozenset[str]]
+    ) -> tuple[RepositoryPlan, frozenset[str]]:
+        """Apply a fresh read of the repository's tags (digest -> tags), taken right before
+        deleting or archiving.
+
+        An expired (or to-be-archived) image whose tags changed since the listing is kept: it
+        was tagged or retagged during the run. Returns that plan and the digests of such images
+        that are already gone.
+        """
+        acting = (Action.EXPIRE, Action.TRANSITION)
+        gone = frozenset(
+            d.image.digest
+            for d in self.decisions
+            if d.action in acting and d.image.digest not in current
+        )
+        decisions = []
+        for decision in self.decisions:
+            now = current.get(decision.image.digest)
+            if decision.action in acting and now is not None and now != set(decision.image.tags):
+                listed = ", ".join(sorted(now)) or "none"
+                decision = Decision.kept(
+                    replace(decision.image, tags=tuple(sorted(now))),
+                    Protection.CHANGED_DURING_RUN,
+                    f"its tags changed during the run (now: {listed})",
+                )
+            decisions.append(decision)
+        return replace(self, decisions=tuple(decisions)), gone
 
 
 class ImageDetailError(ValueError):

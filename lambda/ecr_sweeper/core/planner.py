@@ -13,39 +13,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from fnmatch import fnmatchcase
 
 from ecr_sweeper.core import lifecycle
 from ecr_sweeper.core.model import Action, Decision, Image, ImageStatus, Protection, RepositoryPlan
+from ecr_sweeper.core.overrides import RepositoryRules
 from ecr_sweeper.core.settings import Settings
-
-TAG_PREFIX = "ecr-sweeper:"
-SKIP_TAG = TAG_PREFIX + "skip"
-KEEP_TAGGED_TAG = TAG_PREFIX + "keep-tagged-images"
-UNTAGGED_GRACE_TAG = TAG_PREFIX + "untagged-grace-days"
-MINIMUM_AGE_TAG = TAG_PREFIX + "minimum-age-days"
-OVERRIDE_TAGS = (SKIP_TAG, KEEP_TAGGED_TAG, UNTAGGED_GRACE_TAG, MINIMUM_AGE_TAG)
-"""Repository resource tags that override the settings for that repository."""
 
 COSIGN_TAG = re.compile(r"^sha256-([0-9a-f]{64})\.(sig|att|sbom)$")
 """cosign names a signature, attestation or SBOM after its subject's digest."""
-
-
-class OverrideError(ValueError):
-    """A repository's override tags can't be used; the repository is then left alone."""
-
-
-@dataclass(frozen=True)
-class RepositoryRules:
-    """The policy and protections in force for one repository."""
-
-    policy: lifecycle.LifecyclePolicy
-    protected_tags: tuple[str, ...]
-    minimum_age: timedelta
-    orphan_grace: timedelta
-    skip: bool = False
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,50 +48,6 @@ def select_repository(name: str, settings: Settings) -> bool:
     included = any(fnmatchcase(name, pattern) for pattern in settings.include_repositories)
     return included and not any(
         fnmatchcase(name, pattern) for pattern in settings.exclude_repositories
-    )
-
-
-def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> RepositoryRules:
-    """Apply a repository's `ecr-sweeper:*` resource tags on top of the settings."""
-    unknown = sorted(
-        k for k in resource_tags if k.startswith(TAG_PREFIX) and k not in OVERRIDE_TAGS
-    )
-    if unknown:
-        raise OverrideError(
-            f"unknown override tag {unknown[0]!r}; accepted tags are {', '.join(OVERRIDE_TAGS)}"
-        )
-    skip_value = resource_tags.get(SKIP_TAG)
-    if skip_value is not None and skip_value.strip().lower() not in ("true", "false"):
-        raise OverrideError(f"{SKIP_TAG}={skip_value!r}: expected true or false")
-    notes: list[str] = []
-    keep = _tag_number(resource_tags, KEEP_TAGGED_TAG, 1, 10000)
-    grace = _tag_number(resource_tags, UNTAGGED_GRACE_TAG, 1, 3650)
-    minimum_age = _tag_number(resource_tags, MINIMUM_AGE_TAG, 0, 3650)
-    if settings.lifecycle_policy is not None and (keep is not None or grace is not None):
-        notes.append(
-            f"a lifecyclePolicy is set: {KEEP_TAGGED_TAG} is ignored, and {UNTAGGED_GRACE_TAG} "
-            "only sets the grace period of orphaned referrers"
-        )
-        keep = None
-    effective = replace(
-        settings,
-        keep_tagged_images=settings.keep_tagged_images if keep is None else keep,
-        untagged_grace_days=settings.untagged_grace_days if grace is None else grace,
-        minimum_age_days=settings.minimum_age_days if minimum_age is None else minimum_age,
-    )
-    if not notes:
-        notes.extend(
-            f"override {key}={resource_tags[key]}"
-            for key in (KEEP_TAGGED_TAG, UNTAGGED_GRACE_TAG, MINIMUM_AGE_TAG)
-            if key in resource_tags
-        )
-    return RepositoryRules(
-        policy=effective.policy(),
-        protected_tags=settings.protected_tags,
-        minimum_age=timedelta(days=effective.minimum_age_days),
-        orphan_grace=timedelta(days=effective.untagged_grace_days),
-        skip=(skip_value or "").strip().lower() == "true",
-        notes=tuple(notes),
     )
 
 
@@ -182,13 +115,15 @@ def plan_repository(
     *,
     now: datetime,
     facts: RepositoryFacts | None = None,
+    confirmed: frozenset[str] | None = None,
 ) -> RepositoryPlan:
     """Decide every image of one repository. `now` is when the run started.
 
     Images pushed after `now` are kept and left out of the policy's evaluation, so a push during
     the run can't push an older image out of the newest N. `images` may include archived and
     activating images (list with an explicit imageStatus filter): archived ones are seen only
-    by archive rules, and activating ones are never touched.
+    by archive rules, and activating ones are never touched. `confirmed`, when a person
+    confirmed a plan, holds the digests they saw expire (or archive): any other is kept.
     """
     facts = facts or RepositoryFacts()
     by_digest = {image.digest: image for image in images}
@@ -229,6 +164,8 @@ def plan_repository(
         kept = _keep_possible_children(decided, facts.unreadable_indexes)
         _keep_what_they_need(kept, graph, by_digest, decided, {Action.KEEP})
     decisions = tuple(_with_order(decided[i.digest], graph) for i in ordered)
+    if confirmed is not None:
+        decisions = _only_confirmed(decisions, confirmed)
     return RepositoryPlan(repository, decisions, rules.notes)
 
 
@@ -477,51 +414,13 @@ def _dependent_expiry(
     )
 
 
-def _tag_number(tags: Mapping[str, str], key: str, low: int, high: int) -> int | None:
-    value = tags.get(key)
-    if value is None:
-        return None
-    text = value.strip()
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise OverrideError(f"{key}={value!r}: expected a whole number from {low} to {high}")
-    return int(text)
-
-
-def recheck(
-    plan: RepositoryPlan, current: Mapping[str, frozenset[str]]
-) -> tuple[RepositoryPlan, frozenset[str]]:
-    """Apply a fresh read of the repository's tags, taken right before deleting or archiving.
-
-    An expired (or to-be-archived) image whose tags changed since the listing is kept: it was
-    tagged or retagged during the run. Returns that plan and the digests of such images that are
-    already gone.
-    """
-    acting = (Action.EXPIRE, Action.TRANSITION)
-    gone = frozenset(
-        d.image.digest
-        for d in plan.decisions
-        if d.action in acting and d.image.digest not in current
-    )
-    decisions = []
-    for decision in plan.decisions:
-        now = current.get(decision.image.digest)
-        if decision.action in acting and now is not None and now != set(decision.image.tags):
-            listed = ", ".join(sorted(now)) or "none"
-            decision = Decision.kept(
-                replace(decision.image, tags=tuple(sorted(now))),
-                Protection.CHANGED_DURING_RUN,
-                f"its tags changed during the run (now: {listed})",
-            )
-        decisions.append(decision)
-    return replace(plan, decisions=tuple(decisions)), gone
-
-
-def only_confirmed(plan: RepositoryPlan, confirmed: frozenset[str]) -> RepositoryPlan:
+def _only_confirmed(
+    decisions: tuple[Decision, ...], confirmed: frozenset[str]
+) -> tuple[Decision, ...]:
     """Keep what a person did not see expire (or archive) in the plan they confirmed."""
-    decisions = tuple(
+    return tuple(
         Decision.kept(d.image, Protection.NOT_CONFIRMED, "not in the plan that was confirmed")
         if d.action in (Action.EXPIRE, Action.TRANSITION) and d.image.digest not in confirmed
         else d
-        for d in plan.decisions
+        for d in decisions
     )
-    return replace(plan, decisions=decisions)

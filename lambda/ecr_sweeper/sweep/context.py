@@ -1,6 +1,6 @@
 """What every repository of one run shares: the registry, the settings, the log, the images in
-use, the budget and the run's batch pool. The engine builds it; the repository unit and native
-policy enforcement read it."""
+use, the budget and the run's batch pool. The engine builds it; the repository unit, its waves
+and native policy enforcement read it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class RunContext:
     parallel: Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
     """Maps a function over items in the run's batch pool, results in item order."""
     audit_lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
-    """Held while a block of audit records is written (see `_audit_all`)."""
+    """Held while a block of audit records is written (see `waves.audit_all`)."""
     audited: bool = True
     """Whether the logger writes info records: if not (the CLI without -v and no progress bar),
     the audit records aren't built at all."""

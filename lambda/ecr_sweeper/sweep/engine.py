@@ -1,10 +1,11 @@
-"""Runs a sweep: selects the repositories, learns the images in use, then sweeps every
-repository in a bounded worker pool within the time budget, and sums it all up.
+"""Runs a sweep: learns the images in use, then sweeps the repositories it is handed in a
+bounded worker pool within the time budget, and sums it all up.
 
-Each repository is one `repository_sweep.sweep_repository` unit; one repository's error never
-stops the others. Results come back in repository order, whichever finished first. When the
-budget runs out, the repositories not finished are reported, and the cursor makes the next run
-start with them.
+Each repository is one `repository.sweep_repository` unit; one repository's error never stops
+the others. Results come back in repository order, whichever finished first. `RegistrySweep`
+is one registry's run: it chooses the repositories (`selection`), hands them to the `Sweeper`,
+and keeps the cursor, so that when the budget runs out the next run starts with the
+repositories not finished.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,7 +26,6 @@ from ecr_sweeper.aws.ecr import EcrRegistry
 from ecr_sweeper.aws.limiter import AdaptiveLimiter
 from ecr_sweeper.aws.ssm import ParameterCursor
 from ecr_sweeper.core import log_events as ev
-from ecr_sweeper.core import planner
 from ecr_sweeper.core.references import InUse, Usage
 from ecr_sweeper.core.results import (
     FAILED,
@@ -39,6 +40,7 @@ from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.context import RunContext
 from ecr_sweeper.sweep.in_use import images_in_use, learn_usage
 from ecr_sweeper.sweep.repository import sweep_repository
+from ecr_sweeper.sweep.selection import first_unfinished, resume_order, selected_repositories
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -91,7 +93,10 @@ def _utc_now() -> datetime:
 
 
 class Sweeper:
-    """Sweeps the repositories the settings select, deleting what the plan expires."""
+    """Sweeps exactly the repositories it is handed, deleting what each one's plan expires.
+
+    Which repositories, and in what order, is the orchestrator's to say (`RegistrySweep` for one
+    registry, a fan-out child for its work item)."""
 
     def __init__(
         self,
@@ -107,98 +112,65 @@ class Sweeper:
         approved: Mapping[str, frozenset[str]] | None = None,
         max_concurrency: int | None = None,
         budget: TimeBudget | None = None,
-        cursor: Cursor | None = None,
         uncertain: str | None = None,
     ) -> None:
-        self._registry = registry
-        self._settings = settings
-        self._log = logger
+        self.registry = registry
+        self.settings = settings
+        self.log = logger
         self._clock = clock
         self._tracer = tracer
         self._images_in_use = images_in_use
         self._approved = approved
         self._workers = max_concurrency or settings.max_concurrency
         self._budget = budget or TimeBudget(None)
-        self._cursor = cursor
         self._uncertain = uncertain
         self.summary = RunSummary(
             run_id=run_id or str(uuid.uuid4()), dry_run=dry_run, started_at=clock()
         )
 
-    def run(self) -> RunSummary:
-        """Sweep every selected repository; the summary holds one result per repository."""
+    def run(
+        self, repositories: Sequence[Repository], *, resumed_from: str | None = None
+    ) -> RunSummary:
+        """Sweep these repositories in this order (`resumed_from`: the one the cursor started
+        at); the summary holds one result per repository, in name order."""
+        self.summary.resumed_from = resumed_from
         with _fewer_collections():
-            self._run()
-        self.summary.throttled_calls = self._registry.throttled_calls
-        self.summary.lowest_concurrency = self._registry.lowest_concurrency
-        self.summary.finished_at = self._clock()
-        return self.summary
-
-    def _run(self) -> None:
-        try:
-            repositories = sorted(
-                (r for r in self._registry.repositories() if self._selected(r)),
-                key=lambda r: r.name,
-            )
-        except RegistryError as error:
-            self._log.error(
-                "could not list repositories",
-                extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: error.code},
-            )
-            self.summary.results.append(
-                RepositoryResult("*", status=FAILED, reason=str(error), error_code=error.code)
-            )
-        else:
-            ordered = self._resume_order(repositories)
-            self._log.info(
-                f"sweeping {len(ordered)} repositories with {self._workers} workers"
-                + (
-                    f", starting at {self.summary.resumed_from}"
-                    if self.summary.resumed_from
-                    else ""
-                ),
+            self.log.info(
+                f"sweeping {len(repositories)} repositories with {self._workers} workers"
+                + (f", starting at {resumed_from}" if resumed_from else ""),
                 extra={
                     ev.EVENT: ev.RUN_STARTED,
-                    ev.REPOSITORIES_SELECTED: len(ordered),
+                    ev.REPOSITORIES_SELECTED: len(repositories),
                     ev.RUN_ID: self.summary.run_id,
                 },
             )
-            results = self._sweep_all(ordered)
+            results = self._sweep_all(repositories)
             self.summary.results = sorted(results, key=lambda r: r.repository)
-            self._save_cursor(ordered, results)
+        return self._finished()
 
-    def _selected(self, repository: Repository) -> bool:
-        return planner.select_repository(repository.name, self._settings)
+    def not_run(self, failure: RepositoryResult) -> RunSummary:
+        """The summary of a run that had nothing it could sweep: `failure` says why."""
+        self.summary.results.append(failure)
+        return self._finished()
 
-    def _resume_order(self, repositories: list[Repository]) -> list[Repository]:
-        """Start where the last run's budget ran out, then wrap around."""
-        resume_from = self._cursor.load() if self._cursor and not self.summary.dry_run else None
-        if not resume_from:
-            return repositories
-        start = next((n for n, r in enumerate(repositories) if r.name >= resume_from), 0)
-        self.summary.resumed_from = repositories[start].name if repositories else None
-        return repositories[start:] + repositories[:start]
-
-    def _save_cursor(self, ordered: list[Repository], results: list[RepositoryResult]) -> None:
-        """The first unfinished repository in this run's order, or none; live runs only."""
-        if self._cursor is None or self.summary.dry_run:
-            return
-        unfinished = next((r.repository for r in results if r.status == UNFINISHED), None)
-        if unfinished != self.summary.resumed_from:
-            self._cursor.save(unfinished)
+    def _finished(self) -> RunSummary:
+        self.summary.throttled_calls = self.registry.throttled_calls
+        self.summary.lowest_concurrency = self.registry.lowest_concurrency
+        self.summary.finished_at = self._clock()
+        return self.summary
 
     def _load_usage(self) -> Usage:
         """Learn which images are in use; if that fails (or the run was told it can't decide),
         nothing is deleted anywhere this run."""
         if self._uncertain is not None:
             return Usage(InUse(), self._uncertain)
-        return learn_usage(self._images_in_use, self._log)
+        return learn_usage(self._images_in_use, self.log)
 
     def _context(self, usage: Callable[[], Usage]) -> RunContext:
         return RunContext(
-            registry=self._registry,
-            settings=self._settings,
-            log=self._log,
+            registry=self.registry,
+            settings=self.settings,
+            log=self.log,
             run_id=self.summary.run_id,
             dry_run=self.summary.dry_run,
             started_at=self.summary.started_at,
@@ -206,10 +178,10 @@ class Sweeper:
             confirmed=self._approved,
             budget=self._budget,
             parallel=self._parallel,
-            audited=_writes_info(self._log),
+            audited=_writes_info(self.log),
         )
 
-    def _sweep_all(self, ordered: list[Repository]) -> list[RepositoryResult]:
+    def _sweep_all(self, ordered: Sequence[Repository]) -> list[RepositoryResult]:
         """One unit per repository in the pool; delete batches go to a pool of their own, so a
         repository waiting on its batches never holds up the workers that run them. The images
         in use are learned on a thread of their own meanwhile: a unit lists its repository
@@ -249,7 +221,7 @@ class Sweeper:
         record = {ev.EVENT: ev.REPOSITORY_SUMMARY, ev.RUN_ID: self.summary.run_id}
         record.update(result.to_dict())
         if result.status in (SKIPPED, UNFINISHED):
-            self._log.warning(
+            self.log.warning(
                 f"repository {result.repository} {result.status}: {result.reason}",
                 extra={
                     ev.EVENT: ev.REPOSITORY_SKIPPED
@@ -259,7 +231,7 @@ class Sweeper:
                 },
             )
         elif result.status == FAILED:
-            self._log.error(
+            self.log.error(
                 f"repository {result.repository} failed: {result.reason}",
                 extra={
                     ev.EVENT: ev.REPOSITORY_FAILED,
@@ -267,7 +239,7 @@ class Sweeper:
                     ev.ERROR_CODE: result.error_code,
                 },
             )
-        self._log.info(
+        self.log.info(
             f"repository {result.repository}: {result.status}, {result.images_scanned} images, "
             f"{result.images_deleted} deleted",
             extra=record,
@@ -307,6 +279,37 @@ class Sweeper:
             yield annotate
 
 
+@dataclass(frozen=True)
+class RegistrySweep:
+    """One registry's run: the repositories the settings select, in name order from where the
+    last live run's budget ran out (the cursor), swept by `sweeper`; the cursor then keeps
+    where this run ran out. A registry that can't be listed is one failed result, "*"."""
+
+    sweeper: Sweeper
+    cursor: Cursor | None = None
+
+    def run(self) -> RunSummary:
+        sweeper = self.sweeper
+        try:
+            repositories = selected_repositories(sweeper.registry, sweeper.settings)
+        except RegistryError as error:
+            sweeper.log.error(
+                "could not list repositories",
+                extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: error.code},
+            )
+            return sweeper.not_run(
+                RepositoryResult("*", status=FAILED, reason=str(error), error_code=error.code)
+            )
+        cursor = None if sweeper.summary.dry_run else self.cursor
+        ordered, resumed_from = resume_order(repositories, cursor.load() if cursor else None)
+        summary = sweeper.run(ordered, resumed_from=resumed_from)
+        if cursor is not None:
+            unfinished = first_unfinished(ordered, summary.results)
+            if unfinished != resumed_from:
+                cursor.save(unfinished)
+        return summary
+
+
 def sweeper_for(
     target: AwsTarget,
     settings: Settings,
@@ -321,8 +324,8 @@ def sweeper_for(
     cursor_parameter: str | None = None,
     cursor: Cursor | None = None,
     uncertain: str | None = None,
-) -> Sweeper:
-    """A Sweeper whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`.
+) -> RegistrySweep:
+    """A registry's run whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`.
 
     `cursor_parameter` names the SSM parameter that carries where the last run's time budget
     ran out (the deployed stack creates it); without it every run starts at the first repository.
@@ -334,7 +337,7 @@ def sweeper_for(
     thread-safe; sessions are not).
     """
     workers = max_concurrency or settings.max_concurrency
-    return Sweeper(
+    sweeper = Sweeper(
         EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)),
         settings,
         logger,
@@ -345,11 +348,8 @@ def sweeper_for(
         approved=approved,
         max_concurrency=workers,
         budget=budget,
-        cursor=cursor
-        or (
-            ParameterCursor(target.client("ssm"), cursor_parameter, logger)
-            if cursor_parameter
-            else None
-        ),
         uncertain=uncertain,
     )
+    if cursor is None and cursor_parameter:
+        cursor = ParameterCursor(target.client("ssm"), cursor_parameter, logger)
+    return RegistrySweep(sweeper, cursor)

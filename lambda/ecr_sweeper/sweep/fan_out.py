@@ -7,14 +7,15 @@ by every child of that target), `manifest.json`
 (the work items, when too many to travel inline) and `results/<batch>.json` (each child's
 per-repository results). State payloads carry only ids and counts, far below the 256 KB limit.
 
-Every child sweeps with the same `engine.Sweeper` and `repository_sweep.sweep_repository` as the
-single Lambda, so the rules, the logs and the failure isolation are the same.
+Every child hands its work item's repositories to the same `engine.Sweeper` (and so the same
+`repository.sweep_repository` unit) as the single Lambda, so the rules, the logs and the failure
+isolation are the same.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,22 +26,14 @@ from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.aws.ecr import EcrRegistry, error_code
 from ecr_sweeper.aws.limiter import AdaptiveLimiter
 from ecr_sweeper.core import log_events as ev
-from ecr_sweeper.core import planner
-from ecr_sweeper.core.model import Image
 from ecr_sweeper.core.references import InUse, Usage
 from ecr_sweeper.core.results import FAILED, DeleteFailure, RepositoryResult, RunSummary
 from ecr_sweeper.core.settings import Settings
-from ecr_sweeper.ports import (
-    DeleteOutcome,
-    EventLogger,
-    IndexManifests,
-    Registry,
-    RegistryError,
-    Repository,
-)
+from ecr_sweeper.ports import EventLogger, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import Sweeper
 from ecr_sweeper.sweep.in_use import UsageUnavailable, images_in_use, learn_usage
+from ecr_sweeper.sweep.selection import selected_repositories
 from ecr_sweeper.sweep.targets import TargetSpec, is_multi_target, resolve, target_specs
 
 BUCKET_VARIABLE = "SWEEPER_RUN_BUCKET"
@@ -177,9 +170,7 @@ def list_work(
         try:
             target = resolve(base, spec, settings, partition)
             registry = EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(1))
-            selected = [
-                r for r in registry.repositories() if planner.select_repository(r.name, settings)
-            ]
+            selected = selected_repositories(registry, settings)
         except (RegistryError, ClientError, BotoCoreError) as failure:
             code = failure.code if isinstance(failure, RegistryError) else error_code(failure)
             logger.error(
@@ -231,52 +222,6 @@ def _snapshot(settings: Settings, target: AwsTarget, logger: EventLogger) -> dic
 # -- Sweep -----------------------------------------------------------------------------------------
 
 
-class BatchRegistry:
-    """A registry whose listing is one work item's repositories: the child sweeps just those."""
-
-    def __init__(self, registry: Registry, repositories: Sequence[Repository]) -> None:
-        self._registry = registry
-        self._repositories = list(repositories)
-
-    def repositories(self) -> Iterator[Repository]:
-        return iter(self._repositories)
-
-    def repository_tags(self, repository: Repository) -> dict[str, str]:
-        return self._registry.repository_tags(repository)
-
-    def images(self, repository: str) -> list[Image]:
-        return self._registry.images(repository)
-
-    def index_manifests(self, repository: str, digests: Sequence[str]) -> IndexManifests:
-        return self._registry.index_manifests(repository, digests)
-
-    def current_tags(self, repository: str) -> dict[str, frozenset[str]]:
-        return self._registry.current_tags(repository)
-
-    def delete_batch(self, repository: str, image_ids: Sequence[dict[str, str]]) -> DeleteOutcome:
-        return self._registry.delete_batch(repository, image_ids)
-
-    def archived_digests(self, repository: str) -> frozenset[str]:
-        return self._registry.archived_digests(repository)
-
-    def archive(self, repository: str, digest: str) -> DeleteFailure | None:
-        return self._registry.archive(repository, digest)
-
-    def lifecycle_policy(self, repository: str) -> str | None:
-        return self._registry.lifecycle_policy(repository)
-
-    def put_lifecycle_policy(self, repository: str, text: str) -> None:
-        self._registry.put_lifecycle_policy(repository, text)
-
-    @property
-    def throttled_calls(self) -> int:
-        return self._registry.throttled_calls
-
-    @property
-    def lowest_concurrency(self) -> int:
-        return self._registry.lowest_concurrency
-
-
 def parse_item(item: Any) -> tuple[str, bool, int, TargetSpec, str, list[Repository]]:
     """(run id, dry run, batch number, target, its label, repositories) of a work item."""
     try:
@@ -321,9 +266,7 @@ def sweep_batch(
 
     workers = settings.max_concurrency
     sweeper = Sweeper(
-        BatchRegistry(
-            EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)), repositories
-        ),
+        EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)),
         settings,
         logger,
         dry_run=dry_run,
@@ -333,7 +276,7 @@ def sweep_batch(
         max_concurrency=workers,
         budget=budget,
     )
-    summary = sweeper.run()
+    summary = sweeper.run(repositories)
     if is_multi_target(settings):
         for result in summary.results:
             result.target = label

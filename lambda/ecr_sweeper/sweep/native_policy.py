@@ -7,7 +7,7 @@ defaults don't count), both are evaluated by our own lifecycle engine against th
 images, and an image in use that the policy would expire is named. PutLifecyclePolicy is called
 only where the canonical policies differ, so a second apply writes nothing.
 
-Talks to ECR only through the `registry.Registry` port (no AWS SDK here).
+Talks to ECR only through the `ports.Registry` protocol (no AWS SDK here).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ecr_sweeper.core import lifecycle, planner
+from ecr_sweeper.core import lifecycle, overrides
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.model import Image, Protection, RepositoryPlan
 from ecr_sweeper.core.references import InUse, Usage
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Registry, RegistryError, Repository, RepositoryGone
 from ecr_sweeper.sweep.context import RunContext
+from ecr_sweeper.sweep.selection import selected_repositories
 
 if TYPE_CHECKING:
     from ecr_sweeper.core.results import RepositoryResult
@@ -300,14 +301,7 @@ class PolicyRollout:
         """`only`: write to these repositories at most (the ones a person confirmed)."""
         report = PolicyReport(applied=write)
         try:
-            repositories = sorted(
-                (
-                    r
-                    for r in self._registry.repositories()
-                    if planner.select_repository(r.name, self._settings)
-                ),
-                key=lambda r: r.name,
-            )
+            repositories = selected_repositories(self._registry, self._settings)
         except RegistryError as error:
             report.changes.append(
                 PolicyChange("*", FAILED, error=error.code, reason=f"listing failed: {error}")
@@ -320,11 +314,11 @@ class PolicyRollout:
         def one(repository: Repository) -> PolicyChange:
             try:
                 tags = self._registry.repository_tags(repository)
-                if planner.repository_rules(self._settings, tags).skip:
+                if overrides.repository_rules(self._settings, tags).skip:
                     return PolicyChange(
-                        repository.name, SKIPPED, reason=f"tagged {planner.SKIP_TAG}=true"
+                        repository.name, SKIPPED, reason=f"tagged {overrides.SKIP_TAG}=true"
                     )
-            except planner.OverrideError as error:
+            except overrides.OverrideError as error:
                 return PolicyChange(
                     repository.name, SKIPPED, reason=f"override tags not applied: {error}"
                 )

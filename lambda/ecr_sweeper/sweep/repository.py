@@ -1,47 +1,39 @@
-"""One repository's sweep: plan, re-check the tags, delete in waves, confirm what is gone.
+"""One repository's sweep, step by step: its rules, its native policy, its images, the facts
+about them, one plan, a re-check of the tags, then the deletes (or archive moves) in waves.
 
-A self-contained unit: the orchestrator (engine.py) runs one per repository in its worker pool,
-and a fan-out can run one per work item. It never raises for a registry error: the result says
-what happened. Every step is linear in the repository's images.
+A self-contained unit: the engine runs one per repository in its worker pool, and a fan-out
+child one per repository of its work item. It never raises for a registry error: the result
+says what happened. Every step is linear in the repository's images.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
-
 from ecr_sweeper.core import log_events as ev
-from ecr_sweeper.core import planner
-from ecr_sweeper.core.model import Decision, Image, ImageStatus, Protection, RepositoryPlan
-from ecr_sweeper.core.results import FAILED, SKIPPED, UNFINISHED, DeleteFailure, RepositoryResult
-from ecr_sweeper.ports import (
-    BATCH_LIMIT,
-    IMAGE_NOT_FOUND,
-    DeleteOutcome,
-    RegistryError,
-    Repository,
-    RepositoryGone,
-)
+from ecr_sweeper.core import overrides, planner
+from ecr_sweeper.core.model import Image, ImageStatus, Protection, RepositoryPlan
+from ecr_sweeper.core.results import FAILED, SKIPPED, UNFINISHED, RepositoryResult
+from ecr_sweeper.ports import RegistryError, Repository, RepositoryGone
 from ecr_sweeper.sweep import native_policy
 from ecr_sweeper.sweep.context import RunContext
+from ecr_sweeper.sweep.waves import Archiving, Deletion, audit_all
 
 
 def sweep_repository(context: RunContext, repository: Repository) -> RepositoryResult:
     """Plan and (unless dry run) delete in one repository."""
     result = RepositoryResult(repository.name)
     try:
-        rules = planner.repository_rules(
+        rules = overrides.repository_rules(
             context.settings, context.registry.repository_tags(repository)
         )
         if rules.skip:
-            result.status, result.reason = SKIPPED, f"tagged {planner.SKIP_TAG}=true"
+            result.status, result.reason = SKIPPED, f"tagged {overrides.SKIP_TAG}=true"
         else:
             native_policy.enforce(context, repository, result)
             if context.settings.sweep_images:
                 _sweep(context, repository, rules, result)
     except RepositoryGone:
         result.status, result.reason = SKIPPED, "repository was deleted during the run"
-    except planner.OverrideError as error:
+    except overrides.OverrideError as error:
         result.status, result.reason = SKIPPED, f"override tags not applied: {error}"
     except RegistryError as error:
         result.status, result.reason, result.error_code = FAILED, str(error), error.code
@@ -54,34 +46,32 @@ def sweep_repository(context: RunContext, repository: Repository) -> RepositoryR
 def _sweep(
     context: RunContext,
     repository: Repository,
-    rules: planner.RepositoryRules,
+    rules: overrides.RepositoryRules,
     result: RepositoryResult,
 ) -> None:
-    images = context.registry.images(repository.name)
+    """List, plan once, re-check the tags (live runs with something to do), record, act."""
+    name = repository.name
+    images = context.registry.images(name)
     result.images_scanned = len(images)
+    facts = _facts(context, repository, images)
+    confirmed = None if context.confirmed is None else context.confirmed.get(name, frozenset())
     plan = planner.plan_repository(
-        repository.name,
-        images,
-        rules,
-        now=context.started_at,
-        facts=_facts(context, repository, images),
+        name, images, rules, now=context.started_at, facts=facts, confirmed=confirmed
     )
-    if context.confirmed is not None:
-        plan = planner.only_confirmed(plan, context.confirmed.get(repository.name, frozenset()))
     gone: frozenset[str] = frozenset()
     if not context.dry_run and (plan.expired or plan.transitioned):
-        plan, gone = planner.recheck(plan, context.registry.current_tags(repository.name))
+        plan, gone = plan.rechecked(context.registry.current_tags(name))
     _record_plan(context, plan, result)
     archived = [d for d in plan.transitioned if d.image.digest not in gone]
     expired = [d for d in plan.expired if d.image.digest not in gone]
     if context.dry_run:
-        _audit_all(context, ev.IMAGE_ARCHIVED_DRY_RUN, repository.name, archived)
-        _audit_all(context, ev.IMAGE_EXPIRED_DRY_RUN, repository.name, expired)
+        audit_all(context, ev.IMAGE_ARCHIVED_DRY_RUN, name, archived)
+        audit_all(context, ev.IMAGE_EXPIRED_DRY_RUN, name, expired)
         return
     if archived:
-        _Archiving(context, repository.name, result).run(archived, gone)
+        Archiving(context, name, result).run(archived, gone)
     if expired and result.status != UNFINISHED:
-        _Deletion(context, repository.name, result).run(expired, gone)
+        Deletion(context, name, result).run(expired, gone)
 
 
 def _facts(
@@ -128,252 +118,3 @@ def _record_plan(context: RunContext, plan: RepositoryPlan, result: RepositoryRe
                 ev.REASON: decision.reason,
             },
         )
-
-
-class _Waves:
-    """Acts on images in waves: indexes before their children, subjects before their referrers.
-    A wave's calls run in parallel; after each wave one listing confirms what was done, and only
-    what is confirmed counts and lets what follows it go. A failure counts only for an image the
-    listing shows was not done: a lost response to a call that worked is no failure.
-    """
-
-    unfinished_reason = "the time budget ran out between batches"
-
-    def __init__(self, context: RunContext, repository: str, result: RepositoryResult) -> None:
-        self._context = context
-        self._repository = repository
-        self._result = result
-
-    def run(self, decisions: Sequence[Decision], gone: frozenset[str]) -> None:
-        position = {d.image.digest: n for n, d in enumerate(decisions)}
-        waiting: dict[str, Decision] = {}
-        unmet: dict[str, int] = {}
-        dependents: dict[str, list[str]] = defaultdict(list)
-        wave: list[Decision] = []
-        for decision in decisions:
-            blockers = [f for f in decision.follows if f not in gone]
-            if not blockers:
-                wave.append(decision)
-                continue
-            waiting[decision.image.digest] = decision
-            unmet[decision.image.digest] = len(blockers)
-            for blocker in blockers:
-                dependents[blocker].append(decision.image.digest)
-        left: list[Decision] = []
-        while wave:
-            sent, held_back, failures = self._send(wave)
-            done = self._confirmed() if sent else frozenset()
-            released: list[Decision] = []
-            confirmed: list[Decision] = []
-            for decision in sent:
-                digest = decision.image.digest
-                if digest not in done:
-                    left.append(decision)
-                    self._fail(failures.get(digest, []))
-                    continue
-                self._done(decision)
-                confirmed.append(decision)
-                for dependent in dependents.pop(digest, []):
-                    unmet[dependent] -= 1
-                    if unmet[dependent] == 0:
-                        released.append(waiting.pop(dependent))
-            _audit_all(self._context, self.audit_event, self._repository, confirmed)
-            self._fail(failures.get("", []))
-            if held_back:
-                left.extend(held_back + released)
-                self._result.status = UNFINISHED
-                self._result.reason = self.unfinished_reason
-                break
-            wave = sorted(released, key=lambda d: position[d.image.digest])
-        left.extend(waiting.values())
-        for decision in left:
-            self._context.log.warning(
-                f"not {self.verb}: {self._repository} {decision.image.label()} is not, or what "
-                "it belongs to is not",
-                extra={
-                    ev.EVENT: ev.IMAGE_DELETE_SKIPPED,
-                    ev.REPOSITORY: self._repository,
-                    ev.IMAGE_DIGEST: decision.image.digest,
-                },
-            )
-
-    verb = "done"
-    audit_event = ""
-    """The audit record written for each image done."""
-
-    def _send(
-        self, wave: list[Decision]
-    ) -> tuple[list[Decision], list[Decision], dict[str, list[DeleteFailure]]]:
-        """Act on one wave: the decisions sent, those the time budget held back, and the
-        failures by digest ("" for a failure whose id names no image of the wave)."""
-        raise NotImplementedError
-
-    def _confirmed(self) -> frozenset[str] | _Absent:
-        """After a wave: the digests the registry shows as done."""
-        raise NotImplementedError
-
-    def _done(self, decision: Decision) -> None:
-        """Count a confirmed image (its audit record is written with the wave's)."""
-        raise NotImplementedError
-
-    def _fail(self, failures: list[DeleteFailure]) -> None:
-        self._result.delete_failures.extend(failures)
-        for failure in failures:
-            self._context.log.error(
-                f"{self.verb} failed in {self._repository}: {failure.image_id} {failure.code}",
-                extra={
-                    ev.EVENT: ev.IMAGE_DELETE_FAILED,
-                    ev.REPOSITORY: self._repository,
-                    "imageId": failure.image_id,
-                    ev.ERROR_CODE: failure.code,
-                    "failureReason": failure.reason,
-                },
-            )
-
-
-class _Absent:
-    """The digests missing from a listing: an image is deleted once the listing lacks it."""
-
-    def __init__(self, present: Mapping[str, frozenset[str]]) -> None:
-        self._present = present
-
-    def __contains__(self, digest: object) -> bool:
-        return digest not in self._present
-
-
-class _Deletion(_Waves):
-    """BatchDeleteImage in batches of at most 100 ids. An id that fails with ImageNotFound is
-    not a failure by itself (another tag of the image deleted it first, or a retried call had
-    already succeeded): the listing decides."""
-
-    verb = "deleted"
-    audit_event = ev.IMAGE_DELETED
-    unfinished_reason = "the time budget ran out between delete batches"
-
-    def _send(
-        self, wave: list[Decision]
-    ) -> tuple[list[Decision], list[Decision], dict[str, list[DeleteFailure]]]:
-        ids = [(d, image_id) for d in wave for image_id in image_ids(d.image)]
-        batches = [ids[start : start + BATCH_LIMIT] for start in range(0, len(ids), BATCH_LIMIT)]
-        outcomes: list[DeleteOutcome | None] = self._context.parallel(self._delete_batch, batches)
-        sent: dict[str, Decision] = {}
-        unsent: dict[str, Decision] = {}
-        failures: dict[str, list[DeleteFailure]] = defaultdict(list)
-        for batch, outcome in zip(batches, outcomes, strict=True):
-            chosen = unsent if outcome is None else sent
-            for decision, _ in batch:
-                chosen[decision.image.digest] = decision
-            by_tag = {image_id.get("imageTag"): d.image.digest for d, image_id in batch}
-            for failure in outcome.failures if outcome else []:
-                if failure.code == IMAGE_NOT_FOUND:
-                    continue
-                digest = failure.image_id.get("imageDigest") or by_tag.get(
-                    failure.image_id.get("imageTag"), ""
-                )
-                failures[digest].append(failure)
-        held_back = [d for digest, d in unsent.items() if digest not in sent]
-        return list(sent.values()), held_back, failures
-
-    def _delete_batch(self, batch: list[tuple[Decision, dict[str, str]]]) -> DeleteOutcome | None:
-        if self._context.budget.exhausted():
-            return None
-        return self._context.registry.delete_batch(
-            self._repository, [image_id for _, image_id in batch]
-        )
-
-    def _confirmed(self) -> _Absent:
-        return _Absent(self._context.registry.current_tags(self._repository))
-
-    def _done(self, decision: Decision) -> None:
-        self._result.images_deleted += 1
-        self._result.bytes_reclaimed += decision.image.size_bytes
-
-
-class _Archiving(_Waves):
-    """UpdateImageStorageClass to ARCHIVE, one image a call, the calls of a wave in parallel;
-    confirmed by listing the repository's archived images."""
-
-    verb = "archived"
-    audit_event = ev.IMAGE_ARCHIVED
-    unfinished_reason = "the time budget ran out between archive calls"
-
-    def _send(
-        self, wave: list[Decision]
-    ) -> tuple[list[Decision], list[Decision], dict[str, list[DeleteFailure]]]:
-        outcomes: list[tuple[bool, DeleteFailure | None]] = self._context.parallel(
-            self._archive, wave
-        )
-        sent: list[Decision] = []
-        held_back: list[Decision] = []
-        failures: dict[str, list[DeleteFailure]] = defaultdict(list)
-        for decision, (was_sent, failure) in zip(wave, outcomes, strict=True):
-            (sent if was_sent else held_back).append(decision)
-            if failure is not None and failure.code != "ImageNotFoundException":
-                failures[decision.image.digest].append(failure)
-        return sent, held_back, failures
-
-    def _archive(self, decision: Decision) -> tuple[bool, DeleteFailure | None]:
-        if self._context.budget.exhausted():
-            return False, None
-        return True, self._context.registry.archive(self._repository, decision.image.digest)
-
-    def _confirmed(self) -> frozenset[str]:
-        return self._context.registry.archived_digests(self._repository)
-
-    def _done(self, decision: Decision) -> None:
-        self._result.images_archived += 1
-        self._result.bytes_archived += decision.image.size_bytes
-
-
-_AUDIT_VERBS = {
-    ev.IMAGE_DELETED: "deleted",
-    ev.IMAGE_EXPIRED_DRY_RUN: "would delete (dry run)",
-    ev.IMAGE_ARCHIVED: "archived",
-    ev.IMAGE_ARCHIVED_DRY_RUN: "would archive (dry run)",
-}
-
-
-def _audit_all(
-    context: RunContext, event: str, repository: str, decisions: Sequence[Decision]
-) -> None:
-    """A block of audit records, written under the run's lock. Threads writing records at the
-    same moment contend for the GIL: about 40% more CPU a record, and a sweep may write 100,000."""
-    if not decisions or not context.audited:
-        return
-    with context.audit_lock:
-        for decision in decisions:
-            _audit(context, event, repository, decision)
-
-
-def _audit(context: RunContext, event: str, repository: str, decision: Decision) -> None:
-    image = decision.image
-    verb = _AUDIT_VERBS[event]
-    context.log.info(
-        f"{verb} {repository} {image.label()}: {decision.reason}",
-        extra={
-            ev.EVENT: event,
-            ev.RUN_ID: context.run_id,
-            ev.DRY_RUN: context.dry_run,
-            ev.REPOSITORY: repository,
-            ev.IMAGE_DIGEST: image.digest,
-            ev.IMAGE_TAGS: list(image.tags),
-            ev.IMAGE_PUSHED_AT: image.pushed_at.isoformat(),
-            ev.LAST_PULLED_AT: image.last_pulled_at.isoformat() if image.last_pulled_at else None,
-            ev.IMAGE_SIZE: image.size_bytes,
-            ev.REASON: decision.reason,
-            ev.RULE_PRIORITY: decision.rule_priority,
-        },
-    )
-
-
-def image_ids(image: Image) -> list[dict[str, str]]:
-    """Tagged images are deleted tag by tag, each tag pinned to the image's digest.
-
-    An image that gains a tag meanwhile survives under it (where ECR deletes only the tag), and
-    a tag that moved to a newer image meanwhile fails with ImageTagDoesNotMatchDigest instead of
-    deleting that newer image. Where ECR instead deletes the whole image for the first id, the
-    others fail with ImageNotFound, which the confirming listing reconciles.
-    """
-    if image.tags:
-        return [{"imageDigest": image.digest, "imageTag": tag} for tag in image.tags]
-    return [{"imageDigest": image.digest}]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecr_sweeper.core import planner
+from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.model import Action, Image, Protection, RepositoryPlan
 from ecr_sweeper.core.settings import Settings
 
@@ -24,7 +24,7 @@ def image(name: str, days_ago: float, *tags: str, size: int = 1000) -> Image:
 
 
 def plan(images: list[Image], settings: Settings | None = None, **tags: str) -> RepositoryPlan:
-    rules = planner.repository_rules(settings or Settings(), tags)
+    rules = overrides.repository_rules(settings or Settings(), tags)
     return planner.plan_repository("app", images, rules, now=NOW)
 
 
@@ -100,28 +100,28 @@ def test_include_and_exclude_patterns(name: str, selected: bool) -> None:
 
 def test_repository_tags_override_keep_count_and_can_skip() -> None:
     images = [image(f"{i:x}", i + 1, f"v{i}") for i in range(5)]
-    result = plan(images, **{planner.KEEP_TAGGED_TAG: "2"})
+    result = plan(images, **{overrides.KEEP_TAGGED_TAG: "2"})
     assert expired_tags(result) == {"v2", "v3", "v4"}
-    assert result.notes == (f"override {planner.KEEP_TAGGED_TAG}=2",)
-    rules = planner.repository_rules(Settings(), {planner.SKIP_TAG: "true"})
+    assert result.notes == (f"override {overrides.KEEP_TAGGED_TAG}=2",)
+    rules = overrides.repository_rules(Settings(), {overrides.SKIP_TAG: "true"})
     assert rules.skip
 
 
 @pytest.mark.parametrize(
     ("tags", "message"),
     [
-        ({planner.KEEP_TAGGED_TAG: "many"}, "expected a whole number from 1 to 10000"),
-        ({planner.SKIP_TAG: "yes"}, "expected true or false"),
-        ({planner.UNTAGGED_GRACE_TAG: "\u00b2"}, "expected a whole number from 1 to 3650"),
-        ({planner.MINIMUM_AGE_TAG: "1000000000"}, "expected a whole number from 0 to 3650"),
+        ({overrides.KEEP_TAGGED_TAG: "many"}, "expected a whole number from 1 to 10000"),
+        ({overrides.SKIP_TAG: "yes"}, "expected true or false"),
+        ({overrides.UNTAGGED_GRACE_TAG: "\u00b2"}, "expected a whole number from 1 to 3650"),
+        ({overrides.MINIMUM_AGE_TAG: "1000000000"}, "expected a whole number from 0 to 3650"),
         ({"ecr-sweeper:keep": "3"}, "unknown override tag 'ecr-sweeper:keep'"),
     ],
 )
 def test_bad_override_tags_are_refused_with_the_tag_named(
     tags: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(planner.OverrideError, match=message):
-        planner.repository_rules(Settings(), tags)
+    with pytest.raises(overrides.OverrideError, match=message):
+        overrides.repository_rules(Settings(), tags)
 
 
 def test_count_overrides_are_ignored_with_a_note_when_a_policy_is_set() -> None:
@@ -139,7 +139,7 @@ def test_count_overrides_are_ignored_with_a_note_when_a_policy_is_set() -> None:
         ]
     }
     settings = Settings.from_mapping({"lifecyclePolicy": policy})
-    rules = planner.repository_rules(settings, {planner.KEEP_TAGGED_TAG: "5"})
+    rules = overrides.repository_rules(settings, {overrides.KEEP_TAGGED_TAG: "5"})
     assert "ignored" in rules.notes[0]
     result = planner.plan_repository(
         "app", [image("1", 1, "a"), image("2", 2, "b")], rules, now=NOW

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecr_sweeper.core import planner
+from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.lifecycle import parse_policy
 from ecr_sweeper.core.model import Action, Image, ImageStatus, Protection, RepositoryPlan
 from ecr_sweeper.core.planner import RepositoryFacts
@@ -53,7 +53,7 @@ def image(
 def plan(
     images: list[Image], settings: Settings, facts: RepositoryFacts | None = None
 ) -> RepositoryPlan:
-    rules = planner.repository_rules(settings, {})
+    rules = overrides.repository_rules(settings, {})
     return planner.plan_repository("app", images, rules, now=NOW, facts=facts)
 
 
@@ -243,7 +243,7 @@ def test_a_child_the_policy_would_delete_is_archived_with_its_archived_index() -
             },
         ]
     }
-    rules = planner.RepositoryRules(
+    rules = overrides.RepositoryRules(
         policy=parse_policy(policy),
         protected_tags=(),
         minimum_age=timedelta(0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ecr_sweeper.core import planner
+from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.model import Action, Image, Protection, RepositoryPlan
 from ecr_sweeper.core.planner import RepositoryFacts
 from ecr_sweeper.core.settings import Settings
@@ -34,7 +34,7 @@ def image(
 def plan(
     images: list[Image], facts: RepositoryFacts, settings: Settings | None = None
 ) -> RepositoryPlan:
-    rules = planner.repository_rules(settings or Settings(keep_tagged_images=1), {})
+    rules = overrides.repository_rules(settings or Settings(keep_tagged_images=1), {})
     return planner.plan_repository("app", images, rules, now=NOW, facts=facts)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_sweeper.core import planner
+from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.model import Action, Image, RepositoryPlan
 from ecr_sweeper.core.planner import RepositoryFacts
 from ecr_sweeper.core.settings import Settings
@@ -69,7 +69,7 @@ def registries(draw: st.DrawFn) -> tuple[list[Image], RepositoryFacts, Settings]
 
 
 def _sweep(images: list[Image], facts: RepositoryFacts, chosen: Settings) -> RepositoryPlan:
-    rules = planner.repository_rules(chosen, {})
+    rules = overrides.repository_rules(chosen, {})
     return planner.plan_repository("repo", images, rules, now=NOW, facts=facts)
 
 
