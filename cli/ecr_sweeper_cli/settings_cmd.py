@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ecr_sweeper.core.settings import POLICY_FILE_KEY, Settings, describe_settings
+from ecr_sweeper.core.settings import POLICY_FILE_KEY, StackSettings, describe_settings
 from ecr_sweeper_cli.config import add_settings_options, load_settings, read_context
 
 DEFAULT, CDK_JSON, OVERRIDE = "default", "cdk.json", "-c"
@@ -38,7 +38,7 @@ def effective_settings(config: Path, overrides: list[str]) -> dict[str, dict[str
     context = read_context(config)
     overridden = {o.partition("=")[0].strip() for o in overrides}
     values = json.loads(settings.to_json())
-    defaults = json.loads(Settings().to_json())
+    defaults = json.loads(StackSettings().to_json())
     helps = dict(describe_settings())
 
     def source(key: str) -> str:

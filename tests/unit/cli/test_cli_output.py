@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.planner import select_repository
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings as Settings
 from ecr_sweeper_cli import main as cli
 from ecr_sweeper_cli.config import ConfigError, narrow_repositories
 from ecr_sweeper_cli.describe import policy_in_words
