@@ -14,7 +14,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from ecr_sweeper.core.settings import Settings, SettingsError
+from ecr_sweeper.core.settings import SettingsError, StackSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The repository root: where cdk.json, app.py and the `lambda/` asset folder live."""
@@ -66,16 +66,16 @@ def context_origins(context: Mapping[str, Any]) -> dict[str, str]:
 
 def settings_from_context(
     context: Mapping[str, Any], origins: Mapping[str, str] | None = None
-) -> Settings:
+) -> StackSettings:
     """Validate the ecr-sweeper keys among CDK context keys; raises SettingsError naming each key.
 
     A `lifecyclePolicyFile` path is read relative to the project root, not the current directory,
     so the result doesn't depend on where synth was started.
     """
-    return Settings.from_context(context, base_dir=PROJECT_ROOT, origins=origins)
+    return StackSettings.from_context(context, base_dir=PROJECT_ROOT, origins=origins)
 
 
-def settings_from_app(app: cdk.App) -> Settings:
+def settings_from_app(app: cdk.App) -> StackSettings:
     """Settings from all the context the app received (cdk.json, cdk.context.json, `-c`)."""
     context = app.node.get_all_context()
     return settings_from_context(context, context_origins(context))

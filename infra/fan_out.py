@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ecr_sweeper.aws import permissions
-from ecr_sweeper.core.settings import Settings, function_environment
+from ecr_sweeper.core.settings import StackSettings, function_environment
 from ecr_sweeper.sweep import fan_out
 from infra.function import (
     ARCHITECTURE,
@@ -78,7 +78,7 @@ def _invoke(function_arn: str, payload: dict[str, Any] | None = None) -> dict[st
 
 
 def fan_out_definition(
-    *, list_arn: str, sweep_arn: str, summarize_arn: str, settings: Settings
+    *, list_arn: str, sweep_arn: str, summarize_arn: str, settings: StackSettings
 ) -> dict[str, Any]:
     """The state machine, as ASL. ARNs may be CDK tokens."""
     processor = {
@@ -163,7 +163,7 @@ class SweeperFanOut(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        settings: Settings,
+        settings: StackSettings,
         role: iam.Role,
         log_group: logs.ILogGroup,
         sdk_layer: lambda_.ILayerVersion,

@@ -20,8 +20,8 @@ from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.aws.sts import ASSUME_ROLE_ACTIONS, role_arn
 from ecr_sweeper.core.extra_references import S3_PREFIX, SSM_PREFIX
 from ecr_sweeper.core.settings import (
-    Settings,
     SettingsError,
+    StackSettings,
     environment_problem,
     function_environment,
 )
@@ -125,7 +125,7 @@ class Grant:
     """Why a '*' in the resource is needed (becomes the cdk-nag IAM5 acknowledgment)."""
 
 
-def sweeper_grants(scope: Construct, settings: Settings) -> list[Grant]:
+def sweeper_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
     """Everything the function's code may call, from ecr_sweeper.aws.permissions and the settings.
 
     The X-Ray grant is added by Lambda's active tracing, and the logs grant by SweeperFunction.
@@ -339,7 +339,7 @@ class SweeperFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        settings: Settings,
+        settings: StackSettings,
         dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)

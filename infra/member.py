@@ -14,7 +14,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings
 from infra.function import SWEEPER_ROLE_PREFIX, sweeper_grants, wildcard_acknowledgments
 
 MEMBER_STACK_ID = "EcrSweeperMember"
@@ -40,7 +40,7 @@ class EcrSweeperMemberStack(cdk.Stack):
     """One role, named `crossAccountRoleName`, assumable only by the sweeper's roles."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any
     ) -> None:
         # No assets and no bootstrap resources: the template deploys as it is, with `cdk deploy`
         # into an account never bootstrapped, or as a StackSet across an organization.

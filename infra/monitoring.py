@@ -20,7 +20,7 @@ from constructs import Construct
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core import metrics_catalog as names
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings
 
 SERVICE_DIMENSION = "service"
 """The dimension Powertools Metrics adds to every metric, valued POWERTOOLS_SERVICE_NAME."""
@@ -55,7 +55,7 @@ class SweeperMonitoring(Construct):
         *,
         function: lambda_.Function,
         log_group: logs.ILogGroup,
-        settings: Settings,
+        settings: StackSettings,
         failed_sweeps: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)

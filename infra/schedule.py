@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings
 
 SCHEDULE_INPUT: dict[str, object] = {}
 """The payload of a scheduled run: empty, so `dryRun` comes from the settings alone."""
@@ -63,7 +63,7 @@ class SweeperSchedule(Construct):
         construct_id: str,
         *,
         function: lambda_.IFunction,
-        settings: Settings,
+        settings: StackSettings,
         dead_letter_queue: sqs.IQueue | None = None,
         state_machine: sfn.IStateMachine | None = None,
     ) -> None:

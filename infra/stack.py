@@ -13,7 +13,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings
 from infra.config import cdk_json_context, settings_from_app
 from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction
@@ -28,7 +28,7 @@ class EcrSweeperStack(cdk.Stack):
     """Everything ecr-sweeper deploys, built from validated Settings only."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any
     ) -> None:
         super().__init__(
             scope,

@@ -15,6 +15,7 @@ from ecr_sweeper.core.settings import (
     SETTING_KEYS,
     Settings,
     SettingsError,
+    StackSettings,
     environment_problem,
     foreign_key_message,
     unknown_key_message,
@@ -64,7 +65,7 @@ def read_context(config: Path) -> dict[str, Any]:
     return dict(raw)
 
 
-def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
+def load_settings(config: Path, overrides: Sequence[str]) -> StackSettings:
     """Settings from cdk.json's context with overrides applied, validated by the one schema.
 
     Errors name where each bad value came from: `-c` or the config file.
@@ -82,7 +83,7 @@ def load_settings(config: Path, overrides: Sequence[str]) -> Settings:
         context[key] = value
         origins[key] = "-c"
     try:
-        settings = Settings.from_context(context, base_dir=config.parent, origins=origins)
+        settings = StackSettings.from_context(context, base_dir=config.parent, origins=origins)
     except SettingsError as error:
         raise ConfigError(str(error)) from error
     problem = environment_problem(settings)

@@ -15,7 +15,12 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ecr_sweeper.core.settings import POLICY_FILE_KEY, Settings, describe_settings
+from ecr_sweeper.core.settings import (
+    POLICY_FILE_KEY,
+    StackSettings,
+    describe_settings,
+    json_schema,
+)
 from ecr_sweeper_cli.config import add_settings_options, load_settings, read_context
 
 DEFAULT, CDK_JSON, OVERRIDE = "default", "cdk.json", "-c"
@@ -29,6 +34,10 @@ def register(commands: Any) -> None:
         "--output", choices=("table", "json"), default="table",
         help="table (default) or json: {key: {value, source, default}}",
     )  # fmt: skip
+    parser.add_argument(
+        "--schema", action="store_true",
+        help="print the JSON Schema of every setting (keys, defaults, bounds) and exit",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -38,7 +47,7 @@ def effective_settings(config: Path, overrides: list[str]) -> dict[str, dict[str
     context = read_context(config)
     overridden = {o.partition("=")[0].strip() for o in overrides}
     values = json.loads(settings.to_json())
-    defaults = json.loads(Settings().to_json())
+    defaults = json.loads(StackSettings().to_json())
     helps = dict(describe_settings())
 
     def source(key: str) -> str:
@@ -76,6 +85,10 @@ def _shown(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.schema:
+        json.dump(json_schema(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
     settings = effective_settings(args.config, args.context)
     if args.output == "json":
         json.dump(

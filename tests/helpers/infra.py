@@ -10,7 +10,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings as Settings
 from infra import EcrSweeperStack, build_app
 from infra.config import cdk_json_context
 

@@ -11,7 +11,7 @@ from helpers.infra import Synthesized, dashboard_body
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core import metrics_catalog as names
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings as Settings
 from infra import synthesized_template
 from infra.monitoring import latest_deletions_query, top_repositories_query
 from infra.template_metrics import custom_metric_names, metric_references

@@ -10,10 +10,12 @@ import pytest
 
 from ecr_sweeper.core.settings import (
     ENVIRONMENT_LIMIT_BYTES,
-    Settings,
     SettingsError,
     environment_size,
     function_environment,
+)
+from ecr_sweeper.core.settings import (
+    StackSettings as Settings,
 )
 from infra import build_app
 from infra.config import cdk_json_context, settings_from_context

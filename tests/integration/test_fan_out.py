@@ -355,7 +355,8 @@ def test_the_fan_out_sweeps_every_account_and_region(
     from test_targets import MEMBER, OTHER_MEMBER, left
     from test_targets import seed as seed_target
 
-    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
+    from ecr_sweeper.core.settings import StackSettings as Settings
 
     deployed, _lambdas = machine
     settings = Settings(
@@ -405,7 +406,8 @@ def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
     from test_targets import left
     from test_targets import seed as seed_target
 
-    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
+    from ecr_sweeper.core.settings import StackSettings as Settings
 
     deployed, _lambdas = machine
     settings = Settings(keep_tagged_images=2, protect_lambda_images=False, fan_out=True)

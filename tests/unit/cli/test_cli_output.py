@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.planner import select_repository
-from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.core.settings import StackSettings as Settings
 from ecr_sweeper_cli import main as cli
 from ecr_sweeper_cli.config import ConfigError, narrow_repositories
 from ecr_sweeper_cli.describe import policy_in_words
@@ -282,3 +282,19 @@ def test_no_progress_when_stderr_is_not_a_terminal() -> None:
     with progress_display("ecr_sweeper.run", dry_run=True, console=quiet) as handler:
         assert handler is None and logger.handlers == before
     assert quiet.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_settings_schema_is_json_schema_of_every_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["settings", "--schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    properties = schema["properties"]
+    assert set(properties) == set(json.loads(Settings().to_json()))
+    assert properties["keepTaggedImages"]["default"] == 10
+    assert (
+        properties["keepTaggedImages"]["minimum"],
+        properties["keepTaggedImages"]["maximum"],
+    ) == (1, 10000)
+    assert properties["logLevel"]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR"]
+    assert all(entry.get("description") for entry in properties.values())

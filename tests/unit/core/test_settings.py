@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, SETTING_KEYS, Settings, SettingsError
+from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, SETTING_KEYS, SettingsError
+from ecr_sweeper.core.settings import StackSettings as Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
