@@ -6,7 +6,7 @@ import logging
 import random
 
 import pytest
-from sweep_helpers import push, sweep
+from helpers.sweep import push, sweep
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.settings import Settings

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 from helpers.lambda_context import LambdaContext
+from helpers.sweep import push, remaining
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from sweep_helpers import push, remaining
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core import metrics_catalog

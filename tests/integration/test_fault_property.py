@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import random
 
+from helpers.sweep import push, remaining, sweep
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sweep_helpers import push, remaining, sweep
 
 from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from helpers.lambda_context import LambdaContext
-from sweep_helpers import push, remaining
+from helpers.sweep import push, remaining
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core import metrics_catalog

@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 import pytest
-from sweep_helpers import push
+from helpers.sweep import push
 
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.core.settings import Settings

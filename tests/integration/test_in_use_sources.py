@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 import pytest
-from sweep_helpers import push, remaining, sweep
+from helpers.sweep import push, remaining, sweep
 
 from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sweep_helpers import push, remaining
+from helpers.sweep import push, remaining
 from test_sweeper_cli import CLI, ROOT, run_cli, target
 
 from local_ecr import LocalEcr

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sweep_helpers import push
+from helpers.sweep import push
 from test_sweeper_cli import run_on_terminal
 
 from ecr_sweeper.core import lifecycle

@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from sweep_helpers import push, remaining
+from helpers.sweep import push, remaining
 from test_handler import handler, invoke, records
 
 from ecr_sweeper.core import lifecycle

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from helpers.lambda_context import LambdaContext
-from sweep_helpers import push
+from helpers.sweep import push
 from test_sweeper_cli import run_cli
 
 from ecr_sweeper.aws.clients import AwsTarget

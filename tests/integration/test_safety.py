@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 import pytest
-from sweep_helpers import NOW, ago, push, remaining, sweep, sweeper
+from helpers.sweep import NOW, ago, push, remaining, sweep, sweeper
 
 from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from sweep_helpers import build_registry, default_keeps, push, remaining, sweep, sweeper
+from helpers.sweep import build_registry, default_keeps, push, remaining, sweep, sweeper
 
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.aws.ecr import EcrRegistry

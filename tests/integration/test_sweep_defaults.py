@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from sweep_helpers import NOW, build_registry, default_keeps, push, remaining, sweep, sweeper
+from helpers.sweep import NOW, build_registry, default_keeps, push, remaining, sweep, sweeper
 
 from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr

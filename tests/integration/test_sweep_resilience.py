@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from botocore.exceptions import ClientError
-from sweep_helpers import NOW, push, remaining, sweep, sweeper
+from helpers.sweep import NOW, push, remaining, sweep, sweeper
 
 from ecr_sweeper.core.settings import Settings
 from local_ecr import LocalEcr

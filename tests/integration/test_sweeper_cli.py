@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sweep_helpers import build_registry, default_keeps, push, remaining
+from helpers.sweep import build_registry, default_keeps, push, remaining
 
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory

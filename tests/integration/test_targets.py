@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from helpers.lambda_context import LambdaContext
+from helpers.sweep import ago
 from moto.sts.models import sts_backends
-from sweep_helpers import ago
 
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.core.results import FAILED, UNFINISHED

@@ -10,7 +10,7 @@ from typing import Any
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.models.segment import Segment
-from sweep_helpers import push, sweeper
+from helpers.sweep import push, sweeper
 
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
