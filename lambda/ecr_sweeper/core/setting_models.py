@@ -15,6 +15,7 @@ from pydantic.dataclasses import dataclass
 from ecr_sweeper.core import lifecycle
 from ecr_sweeper.core.setting_types import (
     Accounts,
+    ArchiveRetentionDays,
     Boolean,
     Email,
     ExcludedRepositories,
@@ -85,10 +86,8 @@ class PolicySettings:
         description="what happens to what the policy expires: delete it, or archive it "
         "(reversible)",
     )
-    archive_retention_days: WholeNumber | None = Field(
+    archive_retention_days: ArchiveRetentionDays = Field(
         default=None,
-        ge=lifecycle.ARCHIVE_MINIMUM_DAYS,
-        le=36500,
         description="with archive: delete archived images this many days after archiving "
         "(null: never)",
     )

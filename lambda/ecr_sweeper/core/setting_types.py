@@ -305,12 +305,26 @@ def policy(value: Any) -> dict[str, Any] | None:
 
 WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole)]
 """With Field(ge=..., le=...): errors say 'a whole number from GE to LE'."""
+ArchiveRetentionDays = Annotated[
+    Annotated[
+        int,
+        Field(ge=lifecycle.ARCHIVE_MINIMUM_DAYS, le=36500),
+        Strict(),
+        BeforeValidator(_whole),
+    ]
+    | None,
+    BeforeValidator(_blank_is_none),
+    Accepts(f"a whole number from {lifecycle.ARCHIVE_MINIMUM_DAYS} to 36500, or null"),
+]
+"""Optional, so `-c archiveRetentionDays=null` (or empty) is None. The bounds sit before the
+converters: placed after a BeforeValidator, pydantic writes them into the JSON Schema as `ge`
+and `le`, which no schema reader knows."""
 Boolean = Annotated[bool, Strict(), BeforeValidator(_boolean), Accepts("true or false")]
 Price = Annotated[
     float,
+    Field(gt=0, le=100, allow_inf_nan=False),
     Strict(),
     BeforeValidator(_price),
-    Field(gt=0, le=100, allow_inf_nan=False),
     Accepts("a price in USD per GB-month, greater than 0 and at most 100, e.g. 0.10"),
 ]
 LogRetention = Annotated[

@@ -298,3 +298,27 @@ def test_settings_schema_is_json_schema_of_every_setting(
     ) == (1, 10000)
     assert properties["logLevel"]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR"]
     assert all(entry.get("description") for entry in properties.values())
+
+
+def _constraint_keywords(schema: Any) -> set[str]:
+    """pydantic's own names for bounds wherever they stand in a schema (JSON Schema has none)."""
+    if isinstance(schema, dict):
+        found = {key for key in schema if key in ("ge", "le", "gt", "lt")}
+        return found.union(*(_constraint_keywords(value) for value in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_constraint_keywords(value) for value in schema))
+    return set()
+
+
+def test_settings_schema_states_bounds_in_json_schema_keywords(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bounds as minimum/maximum/exclusiveMinimum, which editors and validators understand,
+    for optional and float settings too."""
+    assert cli.main(["settings", "--schema"]) == 0
+    properties = json.loads(capsys.readouterr().out)["properties"]
+    assert not _constraint_keywords(properties)
+    retention = next(b for b in properties["archiveRetentionDays"]["anyOf"] if "minimum" in b)
+    assert (retention["minimum"], retention["maximum"]) == (90, 36500)
+    price = properties["storagePricePerGbMonth"]
+    assert (price["exclusiveMinimum"], price["maximum"]) == (0, 100)

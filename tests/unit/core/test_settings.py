@@ -415,3 +415,12 @@ def test_in_use_sources_are_on_by_default_and_can_be_turned_off() -> None:
     for bad in (-1, 101, "1.5", True):
         (problem,) = problems_of({"protectPreviousTaskDefinitions": bad})
         assert "a whole number from 0 to 100" in problem
+
+
+@pytest.mark.parametrize("unset", ["null", "", " none "])
+def test_archive_retention_days_can_be_unset_from_the_command_line(unset: str) -> None:
+    """`-c archiveRetentionDays=null` keeps archived images, as README says."""
+    settings = Settings.from_context(
+        {"expiredImageAction": "archive", "archiveRetentionDays": unset}
+    )
+    assert settings.archive_retention_days is None
