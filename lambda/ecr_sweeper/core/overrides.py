@@ -7,7 +7,7 @@ tags can't be used). The planner plans with these rules; it never reads tags its
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from ecr_sweeper.core import lifecycle
@@ -60,12 +60,6 @@ def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> Re
             "only sets the grace period of orphaned referrers"
         )
         keep = None
-    effective = replace(
-        settings,
-        keep_tagged_images=settings.keep_tagged_images if keep is None else keep,
-        untagged_grace_days=settings.untagged_grace_days if grace is None else grace,
-        minimum_age_days=settings.minimum_age_days if minimum_age is None else minimum_age,
-    )
     if not notes:
         notes.extend(
             f"override {key}={resource_tags[key]}"
@@ -73,10 +67,12 @@ def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> Re
             if key in resource_tags
         )
     return RepositoryRules(
-        policy=effective.policy(),
+        policy=settings.policy(keep, grace),
         protected_tags=settings.protected_tags,
-        minimum_age=timedelta(days=effective.minimum_age_days),
-        orphan_grace=timedelta(days=effective.untagged_grace_days),
+        minimum_age=timedelta(
+            days=settings.minimum_age_days if minimum_age is None else minimum_age
+        ),
+        orphan_grace=timedelta(days=settings.untagged_grace_days if grace is None else grace),
         skip=(skip_value or "").strip().lower() == "true",
         notes=tuple(notes),
     )

@@ -140,12 +140,18 @@ class PolicySettings:
             raise problems(*found)
         return self
 
-    def policy(self) -> lifecycle.LifecyclePolicy:
-        """The lifecycle policy in force: the one given, or the simple settings compiled."""
+    def policy(
+        self, keep_tagged_images: int | None = None, untagged_grace_days: int | None = None
+    ) -> lifecycle.LifecyclePolicy:
+        """The lifecycle policy in force: the one given, or the simple settings compiled, with a
+        repository's own keep and grace days (its override tags) in place of the settings'."""
         if self.lifecycle_policy is not None:
             policy = lifecycle.parse_policy(self.lifecycle_policy)
         else:
-            policy = lifecycle.simple_policy(self.keep_tagged_images, self.untagged_grace_days)
+            policy = lifecycle.simple_policy(
+                self.keep_tagged_images if keep_tagged_images is None else keep_tagged_images,
+                self.untagged_grace_days if untagged_grace_days is None else untagged_grace_days,
+            )
         if self.archives:
             return lifecycle.archiving(policy, self.archive_retention_days)
         return policy
