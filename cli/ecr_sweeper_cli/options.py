@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ecr_sweeper.core.settings import MAX_CONCURRENCY_LIMIT
+from ecr_sweeper.core.setting_models import MAX_CONCURRENCY_LIMIT
 from ecr_sweeper_cli.config import add_settings_options
 
 

@@ -25,7 +25,7 @@ from helpers.infra import (
 
 from ecr_sweeper.aws import permissions
 from ecr_sweeper.core import metrics_catalog
-from ecr_sweeper.core.settings import LOG_RETENTION_DAYS
+from ecr_sweeper.core.setting_types import LOG_RETENTION_DAYS
 from ecr_sweeper.core.settings import StackSettings as Settings
 from infra import build_app
 from infra.config import cdk_json_context, settings_from_context

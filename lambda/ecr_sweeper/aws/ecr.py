@@ -23,7 +23,7 @@ from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
 from ecr_sweeper.aws.limiter import AdaptiveLimiter
 from ecr_sweeper.core.model import INDEX_MEDIA_TYPES, Image, image_from_detail, index_children
 from ecr_sweeper.core.results import DeleteFailure
-from ecr_sweeper.core.settings import DEFAULT_MAX_CONCURRENCY
+from ecr_sweeper.core.setting_models import DEFAULT_MAX_CONCURRENCY
 from ecr_sweeper.ports import (
     BATCH_LIMIT,
     LIFECYCLE_POLICY_NOT_FOUND,

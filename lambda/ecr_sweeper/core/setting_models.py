@@ -28,13 +28,13 @@ from ecr_sweeper.core.setting_types import (
     Namespace,
     Policy,
     Price,
+    Problems,
     Regions,
     RoleName,
     Schedule,
     TagPatterns,
     Timezone,
     WholeNumber,
-    problems,
 )
 
 DEFAULT_MAX_CONCURRENCY = 32
@@ -137,7 +137,7 @@ class PolicySettings:
                 "archived images; give one of them, not both"
             )
         if found:
-            raise problems(*found)
+            raise Problems(*found)
         return self
 
     def policy(
@@ -219,7 +219,7 @@ class ProtectionSettings:
     @classmethod
     def _kms_key_needs_references(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value and not info.data.get("extra_image_references"):
-            raise problems(
+            raise Problems(
                 "extraImageReferencesKmsKeyArn: only used to read extraImageReferences, which "
                 "is not set; set both, or neither"
             )

@@ -2,7 +2,7 @@
 
 `cdk deploy -c key=value` passes values as strings, so each type's before-validator also takes
 the string form ("true", "10", "a,b", a JSON array). `Accepts` says in the errors what a type
-accepts; a validator that knows better raises `refused(...)` with its own words.
+accepts; a validator that knows better raises `Refused(...)` with its own words.
 """
 
 from __future__ import annotations
@@ -46,10 +46,6 @@ class Refused(ValueError):
     def __init__(self, accepted: str) -> None:
         super().__init__(f"expected {accepted}")
         self.accepted = accepted
-
-
-def refused(accepted: str) -> Refused:
-    return Refused(accepted)
 
 
 def _whole(value: Any) -> Any:
@@ -107,9 +103,7 @@ def _patterns(what: str, *, empty: str | None) -> Callable[[Any, ValidationInfo]
     """A list from a JSON array or comma-separated text. `empty` says what an explicit `[]`
     means, or None if no list may be empty; a bare empty string (`-c protectedTags=`, often an
     unset shell variable) is always refused."""
-    accepted = (
-        f"a list of {what} patterns ('*' and '?' wildcards), as a JSON array or comma-separated"
-    )
+    accepted = _pattern_list(what).text
 
     def split(value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
@@ -118,14 +112,14 @@ def _patterns(what: str, *, empty: str | None) -> Callable[[Any, ValidationInfo]
                 try:
                     value = json.loads(text)
                 except (json.JSONDecodeError, RecursionError):
-                    raise refused(accepted) from None
+                    raise Refused(accepted) from None
             else:
                 value = [part.strip() for part in text.split(",") if part.strip()]
                 if not value:
                     written = f" (write [] for {empty})" if empty else ""
-                    raise refused(f"{accepted}; an empty value is refused{written}")
+                    raise Refused(f"{accepted}; an empty value is refused{written}")
         if value == [] and empty is None and info.context == CONFIGURED:
-            raise refused(f"{accepted}; an empty list would sweep nothing")
+            raise Refused(f"{accepted}; an empty list would sweep nothing")
         return value
 
     return split
@@ -189,14 +183,14 @@ def _schedule(text: str) -> str:
         number, unit = rate.groups()
         if unit.endswith("s") == (number == "1"):
             fixed = unit.removesuffix("s") if number == "1" else f"{unit}s"
-            raise refused(f"{SCHEDULE_ACCEPTED} (write 'rate({number} {fixed})')")
+            raise Refused(f"{SCHEDULE_ACCEPTED} (write 'rate({number} {fixed})')")
         return text
     cron = _CRON.fullmatch(text)
     if not cron:
-        raise refused(SCHEDULE_ACCEPTED)
+        raise Refused(SCHEDULE_ACCEPTED)
     problem = cron_problem(cron.groups())
     if problem:
-        raise refused(f"{SCHEDULE_ACCEPTED} ({problem})")
+        raise Refused(f"{SCHEDULE_ACCEPTED} ({problem})")
     return text
 
 
@@ -276,7 +270,7 @@ def _location(value: Any) -> Any:
         return None
     problem = location_problem(value) if isinstance(value, str) else "expected a string"
     if problem:
-        raise refused(f"s3://BUCKET/KEY or ssm:/PARAMETER/NAME ({problem})")
+        raise Refused(f"s3://BUCKET/KEY or ssm:/PARAMETER/NAME ({problem})")
     return value
 
 
@@ -289,15 +283,15 @@ def policy(value: Any) -> dict[str, Any] | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
-            raise refused(f"a lifecycle policy as a JSON object ({error})") from None
+            raise Refused(f"a lifecycle policy as a JSON object ({error})") from None
         except RecursionError:
-            raise refused("a lifecycle policy as a JSON object (nested too deeply)") from None
+            raise Refused("a lifecycle policy as a JSON object (nested too deeply)") from None
     try:
         parsed = lifecycle.parse_policy(value)
     except lifecycle.PolicyError as error:
-        raise refused(f"a valid lifecycle policy: {error}") from None
+        raise Refused(f"a valid lifecycle policy: {error}") from None
     except RecursionError:
-        raise refused("a valid lifecycle policy (this one is nested too deeply)") from None
+        raise Refused("a valid lifecycle policy (this one is nested too deeply)") from None
     return lifecycle.policy_document(parsed)
 
 
@@ -424,7 +418,3 @@ class Problems(ValueError):
     def __init__(self, *said: str) -> None:
         super().__init__("; ".join(said))
         self.said = said
-
-
-def problems(*said: str) -> Problems:
-    return Problems(*said)

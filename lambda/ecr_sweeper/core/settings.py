@@ -25,41 +25,15 @@ from pydantic.fields import FieldInfo
 
 from ecr_sweeper.core import metrics_catalog
 from ecr_sweeper.core.setting_models import (
-    ARCHIVE_STORAGE_PRICE_PER_GB_MONTH,
     CONFIG,
-    DEFAULT_MAX_CONCURRENCY,
-    FAN_OUT_BATCH_SIZE_LIMIT,
-    FAN_OUT_CONCURRENCY_LIMIT,
-    MAX_CONCURRENCY_LIMIT,
     DeploySettings,
     PolicySettings,
     ProtectionSettings,
     RunOptions,
     SelectionSettings,
 )
-from ecr_sweeper.core.setting_types import (
-    CONFIGURED,
-    EXPIRED_IMAGE_ACTIONS,
-    LOG_LEVELS,
-    LOG_RETENTION_DAYS,
-    Accepts,
-    Problems,
-    Refused,
-    cron_problem,
-    policy,
-)
+from ecr_sweeper.core.setting_types import CONFIGURED, Accepts, Problems, Refused, policy
 
-__all__ = [
-    "ARCHIVE_STORAGE_PRICE_PER_GB_MONTH",
-    "DEFAULT_MAX_CONCURRENCY",
-    "EXPIRED_IMAGE_ACTIONS",
-    "FAN_OUT_BATCH_SIZE_LIMIT",
-    "FAN_OUT_CONCURRENCY_LIMIT",
-    "LOG_LEVELS",
-    "LOG_RETENTION_DAYS",
-    "MAX_CONCURRENCY_LIMIT",
-    "cron_problem",
-]
 T = TypeVar("T")
 
 ENVIRONMENT_VARIABLE = "SWEEPER_SETTINGS"
@@ -188,6 +162,7 @@ _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 
 
 def _adapter(cls: type[T]) -> TypeAdapter[T]:
+    """One validator per settings class, built on first use (building one takes milliseconds)."""
     if cls not in _ADAPTERS:
         _ADAPTERS[cls] = TypeAdapter(cls)
     return _ADAPTERS[cls]
