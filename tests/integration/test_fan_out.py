@@ -447,3 +447,45 @@ def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
     assert summary["imagesDeleted"] == 5  # web: v1 and the untagged one; api: v0, v1, untagged
     tags = sorted(t for tags in remaining(local_ecr, "web").values() for t in tags)
     assert tags == ["v0", "v2", "v3"]
+
+
+def test_a_child_sweeps_only_what_the_settings_select_whatever_its_item_names(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A work item is input from another step: a repository the settings exclude stays
+    untouched even when an item names it."""
+    from test_targets import left
+    from test_targets import seed as seed_target
+
+    from ecr_sweeper.aws.clients import AwsTarget
+    from ecr_sweeper.core.references import InUse
+    from ecr_sweeper.core.settings import Settings
+
+    seed_target(local_ecr, monkeypatch, "web")
+    seed_target(local_ecr, monkeypatch, "prod/api")
+    settings = Settings(
+        keep_tagged_images=2, exclude_repositories=("prod/*",), protect_lambda_images=False
+    )
+    label = f"self/{REGION}"
+    s3 = local_ecr.client("s3")
+    s3.create_bucket(Bucket="runs")
+    s3.put_object(
+        Bucket="runs",
+        Key=fan_out.in_use_key("run-1", label),
+        Body=json.dumps(fan_out.in_use_document(InUse(), None)).encode(),
+    )
+    item = {
+        "runId": "run-1",
+        "dryRun": False,
+        "batch": 0,
+        "target": {"account": None, "region": None, "label": label},
+        "repositories": [
+            {"name": name, "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"}
+            for name in ("prod/api", "web")
+        ],
+    }
+    base = AwsTarget(region=REGION, endpoint_url=local_ecr.endpoint_url)
+    counts = fan_out.sweep_batch(base, settings, logging.getLogger("t"), item, bucket="runs")
+    assert counts["repositories"] == 1 and counts["imagesDeleted"] == 3
+    assert left(local_ecr, "prod/api") == 5
+    assert left(local_ecr, "web") == 2

@@ -33,7 +33,7 @@ from ecr_sweeper.ports import EventLogger, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import Sweeper
 from ecr_sweeper.sweep.in_use import UsageUnavailable, images_in_use, learn_usage
-from ecr_sweeper.sweep.selection import selected_repositories
+from ecr_sweeper.sweep.selection import selected, selected_repositories
 from ecr_sweeper.sweep.targets import TargetSpec, is_multi_target, resolve, target_specs
 
 BUCKET_VARIABLE = "SWEEPER_RUN_BUCKET"
@@ -250,6 +250,9 @@ def sweep_batch(
 ) -> dict[str, Any]:
     """Sweep one work item's repositories; write their results to S3 and return only counts.
 
+    The item is input from another step: only the repositories the settings select are swept,
+    whatever it names.
+
     A target whose role can't be assumed now fails the invocation: the Map retries it, then
     Summarize reports the batch's repositories as failed.
     """
@@ -276,7 +279,7 @@ def sweep_batch(
         max_concurrency=workers,
         budget=budget,
     )
-    summary = sweeper.run(repositories)
+    summary = sweeper.run(selected(repositories, settings))
     if is_multi_target(settings):
         for result in summary.results:
             result.target = label

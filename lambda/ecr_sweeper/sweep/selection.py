@@ -7,7 +7,7 @@ step, the native policy's apply); the engine sweeps exactly the repositories it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ecr_sweeper.core import planner
 from ecr_sweeper.core.results import UNFINISHED, RepositoryResult
@@ -15,12 +15,17 @@ from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Registry, Repository
 
 
-def selected_repositories(registry: Registry, settings: Settings) -> list[Repository]:
-    """Every repository (all pages) the settings select, in name order; raises RegistryError."""
+def selected(repositories: Iterable[Repository], settings: Settings) -> list[Repository]:
+    """Those of `repositories` the settings' include/exclude patterns select, in name order."""
     return sorted(
-        (r for r in registry.repositories() if planner.select_repository(r.name, settings)),
+        (r for r in repositories if planner.select_repository(r.name, settings)),
         key=lambda r: r.name,
     )
+
+
+def selected_repositories(registry: Registry, settings: Settings) -> list[Repository]:
+    """Every repository (all pages) the settings select, in name order; raises RegistryError."""
+    return selected(registry.repositories(), settings)
 
 
 def resume_order(
