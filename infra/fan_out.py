@@ -28,10 +28,23 @@ from ecr_sweeper.core.settings import StackSettings, function_environment
 from ecr_sweeper.sweep import fan_out
 from infra.function import (
     ARCHITECTURE,
+    FAN_OUT_ASSUMING_KINDS,
     POWERTOOLS_LAYER_ARN,
     RUNTIME,
+    function_role,
     retention_for,
     sweeper_code,
+    sweeper_role_name,
+)
+from infra.grants import (
+    Grant,
+    extra_references_grants,
+    in_use_grants,
+    member_role_grants,
+    nag_resource,
+    own_bucket_condition,
+    registry_listing_grants,
+    repository_grants,
 )
 
 HANDLERS = {
@@ -57,6 +70,15 @@ RETRY: dict[str, Any] = {
     "MaxAttempts": 6,
     "BackoffRate": 2,
 }
+RUN_DOCUMENT_WRITES = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectTagging",
+    "s3:RestoreObject",
+)
+"""What the run bucket's policy denies to every principal but the fan-out's writing steps."""
+
 STEP_TIMEOUT_MARGIN_SECONDS = 60
 """A task waits this much longer than its Lambda's timeout before Step Functions gives up on it."""
 
@@ -156,7 +178,12 @@ _ACK_DELIVERY = (
 
 
 class SweeperFanOut(Construct):
-    """A Standard state machine: List, a Distributed Map of Sweep children, Summarize."""
+    """A Standard state machine: List, a Distributed Map of Sweep children, Summarize.
+
+    Each step's function has a role of its own with exactly what its code calls (List: read the
+    registry's listing and the in-use sources, write the run; Sweep: read and delete in the
+    selected repositories, read the run, write its results; Summarize: read the results), and
+    only List and Sweep may write to the run bucket."""
 
     def __init__(
         self,
@@ -164,7 +191,6 @@ class SweeperFanOut(Construct):
         construct_id: str,
         *,
         settings: StackSettings,
-        role: iam.Role,
         log_group: logs.ILogGroup,
         sdk_layer: lambda_.ILayerVersion,
     ) -> None:
@@ -177,9 +203,13 @@ class SweeperFanOut(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # An overwritten or deleted run document stays readable as an older version: what
+            # was tampered with, and when, can be seen (children refuse it by its digest).
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     expiration=cdk.Duration.days(RUN_DOCUMENTS_DAYS),
+                    noncurrent_version_expiration=cdk.Duration.days(RUN_DOCUMENTS_DAYS),
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 )
             ],
@@ -187,29 +217,20 @@ class SweeperFanOut(Construct):
         cdk.Validations.of(self.bucket).acknowledge(
             cdk.Acknowledgment(id="AwsSolutions-S1", reason=_ACK_BUCKET_LOGS)
         )
-        run_objects = self.bucket.arn_for_objects(f"{fan_out.RUNS_FOLDER}*")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="RunDocuments",
-                actions=list(permissions.S3_RUN_OBJECT_ACTIONS),
-                resources=[run_objects],
+        self.roles = {
+            step: function_role(
+                self,
+                f"{step}Role",
+                role_name=sweeper_role_name(step.lower(), cdk.Aws.REGION)
+                if settings.accounts and step.lower() in FAN_OUT_ASSUMING_KINDS
+                else None,
+                description=f"ecr-sweeper fan-out: the {step} step",
+                log_group=log_group,
+                grants=grants,
             )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListRunDocuments",
-                actions=list(permissions.S3_RUN_BUCKET_ACTIONS),
-                resources=[self.bucket.bucket_arn],
-            )
-        )
-        worker_policy = role.node.try_find_child("DefaultPolicy")
-        assert worker_policy is not None, "the sweeper role's policy exists"
-        cdk.Validations.of(worker_policy).acknowledge(
-            cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{_nag(self, run_objects)}]",
-                reason=_ACK_RUN_OBJECTS,
-            )
-        )
+            for step, grants in self._step_grants(settings).items()
+        }
+        self._protect_run_documents(writers=[self.roles["List"], self.roles["Sweep"]])
         environment = {
             **function_environment(settings),
             fan_out.BUCKET_VARIABLE: self.bucket.bucket_name,
@@ -235,7 +256,7 @@ class SweeperFanOut(Construct):
                 retry_attempts=0,
                 environment=environment,
                 log_group=log_group,
-                role=role,
+                role=self.roles[step],
             )
             cdk.Validations.of(self.functions[step]).acknowledge(
                 cdk.Acknowledgment(
@@ -268,8 +289,15 @@ class SweeperFanOut(Construct):
             self,
             "Role",
             description="ecr-sweeper fan-out: invoke its own functions, run its own children",
-            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "states.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": state_machine_arn},
+                },
+            ),
         )
+        manifests = f"{fan_out.RUNS_FOLDER}*/{fan_out.MANIFEST_DOCUMENT}"
         statements = [
             iam.PolicyStatement(
                 sid="InvokeSteps",
@@ -293,9 +321,9 @@ class SweeperFanOut(Construct):
                     )
                 ],
             ),
-            iam.PolicyStatement(
-                sid="ReadManifest", actions=["s3:GetObject"], resources=[run_objects]
-            ),
+            self._run_documents(
+                "ReadManifest", permissions.S3_RUN_READ_ACTIONS, [manifests]
+            ).statement(),
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
@@ -314,13 +342,76 @@ class SweeperFanOut(Construct):
         cdk.Validations.of(policy).acknowledge(
             cdk.Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=_ACK_DELIVERY),
             cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{_nag(self, run_objects)}]",
+                id=f"AwsSolutions-IAM5[Resource::{nag_resource(self, statements[3].resources[0])}]",
                 reason=_ACK_RUN_OBJECTS,
             ),
             cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{_nag(self, statements[2].resources[0])}]",
+                id=f"AwsSolutions-IAM5[Resource::{nag_resource(self, statements[2].resources[0])}]",
                 reason=_ACK_CHILD_EXECUTIONS,
             ),
+        )
+
+    def _step_grants(self, settings: StackSettings) -> dict[str, list[Grant]]:
+        """What each step's code calls: the grant families, and its own run documents."""
+        run, in_use, results = (
+            f"{fan_out.RUNS_FOLDER}*/{fan_out.RUN_DOCUMENT}",
+            f"{fan_out.RUNS_FOLDER}*/{fan_out.IN_USE_FOLDER}*",
+            f"{fan_out.RUNS_FOLDER}*/{fan_out.RESULTS_FOLDER}*",
+        )
+        manifest = f"{fan_out.RUNS_FOLDER}*/{fan_out.MANIFEST_DOCUMENT}"
+        write, read = permissions.S3_RUN_WRITE_ACTIONS, permissions.S3_RUN_READ_ACTIONS
+        return {
+            "List": [
+                *registry_listing_grants(self, settings),
+                *in_use_grants(self, settings),
+                *extra_references_grants(self, settings),
+                *member_role_grants(self, settings),
+                self._run_documents("WriteRun", write, [run, in_use, manifest]),
+            ],
+            "Sweep": [
+                *repository_grants(self, settings),
+                *member_role_grants(self, settings),
+                self._run_documents("ReadRun", read, [in_use]),
+                self._run_documents("WriteResults", write, [results]),
+            ],
+            "Summarize": [
+                self._run_documents("ReadResults", read, [run, results]),
+                Grant(
+                    "ListResults",
+                    permissions.S3_RUN_BUCKET_ACTIONS,
+                    (self.bucket.bucket_arn,),
+                    conditions={
+                        **own_bucket_condition(self),
+                        "StringLike": {"s3:prefix": f"{fan_out.RUNS_FOLDER}*"},
+                    },
+                ),
+            ],
+        }
+
+    def _run_documents(self, sid: str, actions: tuple[str, ...], patterns: list[str]) -> Grant:
+        """`actions` on these run documents (key patterns) of this account's run bucket."""
+        return Grant(
+            sid,
+            actions,
+            tuple(self.bucket.arn_for_objects(pattern) for pattern in patterns),
+            _ACK_RUN_OBJECTS,
+            conditions=own_bucket_condition(self),
+        )
+
+    def _protect_run_documents(self, *, writers: list[iam.Role]) -> None:
+        """Only the steps that write run documents may: anyone else with s3:PutObject in the
+        account could otherwise blank the in-use snapshot between List and Sweep."""
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheFanOutWritesRunDocuments",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(RUN_DOCUMENT_WRITES),
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={
+                    "ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in writers]}
+                },
+            )
         )
 
     def add_failure_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
@@ -351,21 +442,3 @@ class SweeperFanOut(Construct):
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
         return alarm
-
-
-def _nag(scope: Construct, resource: str) -> str:
-    """A resource as cdk-nag prints it (pseudo parameters as <AWS::Region>, GetAtt as <X.Arn>)."""
-    resolved = cdk.Stack.of(scope).resolve(resource)
-    if isinstance(resolved, str):
-        return resolved
-    parts = resolved["Fn::Join"][1]
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(part)
-        elif "Ref" in part:
-            out.append(f"<{part['Ref']}>")
-        else:
-            logical, attribute = part["Fn::GetAtt"]
-            out.append(f"<{logical}.{attribute}>")
-    return "".join(out)

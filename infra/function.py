@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -17,8 +16,6 @@ from constructs import Construct
 
 from ecr_sweeper.aws import permissions
 from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
-from ecr_sweeper.aws.sts import ASSUME_ROLE_ACTIONS, role_arn
-from ecr_sweeper.core.extra_references import S3_PREFIX, SSM_PREFIX
 from ecr_sweeper.core.settings import (
     SettingsError,
     StackSettings,
@@ -26,6 +23,15 @@ from ecr_sweeper.core.settings import (
     function_environment,
 )
 from infra.config import PROJECT_ROOT
+from infra.grants import (
+    Grant,
+    extra_references_grants,
+    grant_all,
+    in_use_grants,
+    member_role_grants,
+    registry_listing_grants,
+    repository_grants,
+)
 
 HANDLER = "ecr_sweeper.handlers.sweeper.lambda_handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -34,8 +40,8 @@ ASSET_DIR = PROJECT_ROOT / "lambda"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "*.egg-info")
 
 SWEEPER_ROLE_PREFIX: Final = "ecr-sweeper-"
-"""With `accounts` set, the sweeper's role is named ecr-sweeper-<region>, so the member accounts'
-role can trust exactly it."""
+"""With `accounts` set, the roles that assume the member role have fixed names starting with
+this (`sweeper_role_name`), so the member accounts' role can trust exactly them."""
 
 SDK_LAYER_DIR = PROJECT_ROOT / "build" / "sdk-layer"
 """The pinned AWS SDK (requirements-lambda.txt) as a layer folder, built by `make install` with
@@ -84,199 +90,74 @@ _RETENTION: Final[dict[int, logs.RetentionDays]] = {
 """jsii enums carry member names, not numbers, so the day counts are mapped here (a test checks
 every allowed setting against the synthesized RetentionInDays)."""
 
-_WHOLE_REGISTRY = (
-    "The sweeper walks every repository of the registry by design; which repositories are swept "
-    "is decided at run time by includeRepositories/excludeRepositories, which IAM can't express. "
-    "The grant is limited to this account and region, and to the listed ECR actions only."
-)
-_IN_USE_LOOKUP = (
-    "Finding the images in use means describing every {what} of this account and region; which "
-    "ones exist is only known at run time. Read-only actions, limited to this account and region."
-)
-
-UNSCOPED_ACTIONS: Final = frozenset(
-    {
-        "xray:PutTraceSegments",
-        "xray:PutTelemetryRecords",
-        "ecs:ListClusters",
-        "ecs:ListServices",
-        "ecs:ListTasks",
-        "ecs:DescribeTaskDefinition",
-        "ecs:ListTaskDefinitions",
-        "events:ListEventBuses",
-        "events:ListRules",
-        "scheduler:ListSchedules",
-        "batch:DescribeJobDefinitions",
-        "lambda:ListFunctions",
-    }
-)
-"""Actions the service authorization reference lists with no resource type (ecs:ListTasks only
-the container-instance, which Fargate tasks don't have): IAM needs Resource '*' for them."""
-
-
-@dataclass(frozen=True)
-class Grant:
-    """One policy statement of the sweeper's role, and why its resource can't be narrower."""
-
-    sid: str
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]
-    wildcard_reason: str | None = None
-    """Why a '*' in the resource is needed (becomes the cdk-nag IAM5 acknowledgment)."""
-
 
 def sweeper_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
-    """Everything the function's code may call, from ecr_sweeper.aws.permissions and the settings.
+    """Everything the single Lambda's code may call: every grant family.
 
     The X-Ray grant is added by Lambda's active tracing, and the logs grant by SweeperFunction.
     """
-    stack = cdk.Stack.of(scope)
-
-    def arn(
-        service: str, resource: str, name: str, *, colon: bool = False, region: str | None = None
-    ) -> str:
-        """An ARN in this stack's partition, account and region (tokens, resolved at deploy)."""
-        return stack.format_arn(
-            service=service,
-            resource=resource,
-            resource_name=name,
-            region=region,
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
-            if colon
-            else cdk.ArnFormat.SLASH_RESOURCE_NAME,
-        )
-
-    def swept(service: str, resource: str, name: str, *, colon: bool = False) -> tuple[str, ...]:
-        """The ARN in every swept region (settings: regions; default this stack's own)."""
-        regions: list[str | None] = list(settings.regions) or [None]
-        return tuple(arn(service, resource, name, colon=colon, region=r) for r in regions)
-
-    grants = [
-        Grant(
-            "SweepRepositories",
-            tuple(
-                sorted(
-                    {
-                        *permissions.ecr_repository_actions(settings.archives),
-                        *permissions.ECR_REGISTRY_ACTIONS,
-                    }
-                )
-            ),
-            swept("ecr", "repository", "*"),
-            _WHOLE_REGISTRY,
-        )
+    return [
+        *registry_listing_grants(scope, settings),
+        *repository_grants(scope, settings),
+        *in_use_grants(scope, settings),
+        *extra_references_grants(scope, settings),
+        *member_role_grants(scope, settings),
     ]
-    ecs_actions: list[str] = []
-    if settings.native_lifecycle_policy is not None:
-        grants.append(
-            Grant(
-                "EnforceLifecyclePolicies",
-                permissions.ECR_NATIVE_POLICY_ACTIONS,
-                swept("ecr", "repository", "*"),
-                _WHOLE_REGISTRY,
+
+
+def apply_permissions_boundary(stack: cdk.Stack, settings: StackSettings) -> None:
+    """Every role of the stack gets `permissionsBoundaryArn` as its boundary, if set."""
+    if settings.permissions_boundary_arn is not None:
+        iam.PermissionsBoundary.of(stack).apply(
+            iam.ManagedPolicy.from_managed_policy_arn(
+                stack, "PermissionsBoundary", settings.permissions_boundary_arn
             )
         )
-    if settings.protect_ecs_images:
-        ecs_actions += permissions.ECS_ACTIONS
-        if settings.protect_previous_task_definitions:
-            ecs_actions += permissions.ECS_ROLLBACK_ACTIONS
-    if settings.protect_scheduled_task_images:
-        ecs_actions += permissions.ECS_TASK_DEFINITION_ACTIONS
-    ecs_actions = list(dict.fromkeys(ecs_actions))
-    unscoped = tuple(a for a in ecs_actions if a in UNSCOPED_ACTIONS)
-    grants.append(Grant("ListEcs", unscoped, ("*",), _IN_USE_LOOKUP.format(what="ECS cluster")))
-    scoped = tuple(a for a in ecs_actions if a not in UNSCOPED_ACTIONS)
-    grants.append(
-        Grant(
-            "DescribeEcsTasksAndServices",
-            scoped,
-            (*swept("ecs", "task", "*"), *swept("ecs", "service", "*")),
-            _IN_USE_LOOKUP.format(what="ECS task and service"),
+
+
+def sweeper_role_name(kind: str, region: str) -> str:
+    """The fixed name of a role that assumes the member accounts' role (settings: accounts):
+    `ecr-sweeper-<region>` for the single Lambda, `ecr-sweeper-<kind>-<region>` for the
+    fan-out's List and Sweep, so the member role can trust exactly them."""
+    return f"{SWEEPER_ROLE_PREFIX}{kind}-{region}" if kind else f"{SWEEPER_ROLE_PREFIX}{region}"
+
+
+def assuming_role_names(settings: StackSettings, region: str) -> list[str]:
+    """The names of every role of the sweeper's stack that assumes the member roles."""
+    kinds = ["", *FAN_OUT_ASSUMING_KINDS] if settings.fan_out else [""]
+    return [sweeper_role_name(kind, region) for kind in kinds]
+
+
+FAN_OUT_ASSUMING_KINDS: Final = ("list", "sweep")
+"""The fan-out steps that act in the member accounts (Summarize only reads the run bucket)."""
+
+
+def function_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    log_group: logs.ILogGroup,
+    grants: list[Grant],
+    role_name: str | None = None,
+) -> iam.Role:
+    """A role for one function: write its log group, and exactly `grants`."""
+    role = iam.Role(
+        scope,
+        construct_id,
+        role_name=role_name,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=description,
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
         )
     )
-    if settings.protect_scheduled_task_images:
-        grants += _split_grant(
-            "ListEventRules",
-            "ReadEventRuleTargets",
-            permissions.EVENTS_ACTIONS,
-            swept("events", "rule", "*"),
-            "EventBridge rule",
-        )
-        grants += _split_grant(
-            "ListSchedules",
-            "GetSchedules",
-            permissions.SCHEDULER_ACTIONS,
-            swept("scheduler", "schedule", "*"),
-            "EventBridge Scheduler schedule",
-        )
-    if settings.protect_batch_images:
-        grants += _split_grant(
-            "DescribeBatchJobDefinitions", "", permissions.BATCH_ACTIONS, (), "Batch job definition"
-        )
-    if settings.protect_lambda_images:
-        unscoped = tuple(a for a in permissions.LAMBDA_ACTIONS if a in UNSCOPED_ACTIONS)
-        grants.append(
-            Grant("ListFunctions", unscoped, ("*",), _IN_USE_LOOKUP.format(what="Lambda function"))
-        )
-        scoped = tuple(a for a in permissions.LAMBDA_ACTIONS if a not in UNSCOPED_ACTIONS)
-        grants.append(
-            Grant(
-                "GetFunctions",
-                scoped,
-                swept("lambda", "function", "*", colon=True),
-                _IN_USE_LOOKUP.format(what="Lambda function"),
-            )
-        )
-    location = settings.extra_image_references
-    if location is not None and location.startswith(S3_PREFIX):
-        bucket_and_key = location[len(S3_PREFIX) :]
-        grants.append(
-            Grant(
-                "ReadExtraReferences",
-                permissions.S3_EXTRA_REFERENCES_ACTIONS,
-                (f"arn:{stack.partition}:s3:::{bucket_and_key}",),
-            )
-        )
-    elif location is not None and location.startswith(SSM_PREFIX):
-        name = location[len(SSM_PREFIX) :].lstrip("/")
-        grants.append(
-            Grant(
-                "ReadExtraReferences",
-                permissions.SSM_EXTRA_REFERENCES_ACTIONS,
-                (arn("ssm", "parameter", name),),
-            )
-        )
-    if settings.extra_image_references_kms_key_arn is not None:
-        grants.append(
-            Grant(
-                "DecryptExtraReferences",
-                permissions.KMS_EXTRA_REFERENCES_ACTIONS,
-                (settings.extra_image_references_kms_key_arn,),
-            )
-        )
-    if settings.accounts:
-        grants.append(
-            Grant(
-                "AssumeMemberRoles",
-                ASSUME_ROLE_ACTIONS,
-                tuple(
-                    role_arn(stack.partition, account, settings.cross_account_role_name)
-                    for account in settings.accounts
-                ),
-            )
-        )
-    return [grant for grant in grants if grant.actions]
-
-
-def _split_grant(
-    list_sid: str, read_sid: str, actions: tuple[str, ...], resources: tuple[str, ...], what: str
-) -> list[Grant]:
-    """Actions without a resource type on '*', the others on `resources`."""
-    reason = _IN_USE_LOOKUP.format(what=what)
-    return [
-        Grant(list_sid, tuple(a for a in actions if a in UNSCOPED_ACTIONS), ("*",), reason),
-        Grant(read_sid, tuple(a for a in actions if a not in UNSCOPED_ACTIONS), resources, reason),
-    ]
+    grant_all(role, grants)
+    return role
 
 
 _ACK_RUNTIME = (
@@ -357,22 +238,6 @@ class SweeperFunction(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
-        self.role = iam.Role(
-            self,
-            "Role",
-            role_name=cdk.Fn.join("", [SWEEPER_ROLE_PREFIX, cdk.Aws.REGION])
-            if settings.accounts
-            else None,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="ecr-sweeper Lambda: read and delete ECR images, write its own logs",
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
         self.cursor = ssm.StringParameter(
             self,
             "Cursor",
@@ -385,12 +250,14 @@ class SweeperFunction(Construct):
             *sweeper_grants(self, settings),
             Grant("RunCursor", permissions.SSM_CURSOR_ACTIONS, (self.cursor.parameter_arn,)),
         ]
-        for grant in self.grants:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid=grant.sid, actions=list(grant.actions), resources=list(grant.resources)
-                )
-            )
+        self.role = function_role(
+            self,
+            "Role",
+            role_name=sweeper_role_name("", cdk.Aws.REGION) if settings.accounts else None,
+            description="ecr-sweeper Lambda: read and delete ECR images, write its own logs",
+            log_group=self.log_group,
+            grants=self.grants,
+        )
 
         # Lambda extracts layers in order, later ones over earlier ones, and puts /opt/python
         # before the runtime's own boto3 on sys.path: the function imports this SDK, not the
@@ -434,38 +301,6 @@ class SweeperFunction(Construct):
             role=self.role,
         )
 
-        policy = self.role.node.try_find_child("DefaultPolicy")
-        assert policy is not None, "the role's policy is created by add_to_policy above"
-        cdk.Validations.of(policy).acknowledge(*wildcard_acknowledgments(self, self.grants))
         cdk.Validations.of(self.function).acknowledge(
             cdk.Acknowledgment(id="AwsSolutions-L1", reason=_ACK_RUNTIME)
         )
-
-
-def wildcard_acknowledgments(
-    scope: Construct, grants: list[Grant], *, tracing: bool = True
-) -> list[cdk.Acknowledgment]:
-    """One IAM5 acknowledgment per wildcard resource, in the form cdk-nag reports it."""
-    reasons: dict[str, list[str]] = {}
-    for grant in grants:
-        for resource in grant.resources:
-            if "*" in resource and grant.wildcard_reason is not None:
-                reasons.setdefault(_nag_resource(scope, resource), []).append(grant.wildcard_reason)
-    if tracing:
-        xray = ", ".join(sorted(a for a in UNSCOPED_ACTIONS if a.startswith("xray:")))
-        reasons.setdefault("*", []).append(
-            f"{xray} (Lambda active tracing) support no resource-level permissions."
-        )
-    return [
-        cdk.Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=" ".join(why))
-        for resource, why in reasons.items()
-    ]
-
-
-def _nag_resource(scope: Construct, resource: str) -> str:
-    """A resource as cdk-nag prints it: pseudo parameters as <AWS::Region> and so on."""
-    resolved = cdk.Stack.of(scope).resolve(resource)
-    if isinstance(resolved, str):
-        return resolved
-    parts = resolved["Fn::Join"][1]
-    return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)

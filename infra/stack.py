@@ -16,7 +16,7 @@ from constructs import Construct
 from ecr_sweeper.core.settings import StackSettings
 from infra.config import cdk_json_context, settings_from_app
 from infra.fan_out import SweeperFanOut
-from infra.function import SweeperFunction
+from infra.function import SweeperFunction, apply_permissions_boundary
 from infra.member import MEMBER_STACK_ID, EcrSweeperMemberStack
 from infra.monitoring import SweeperMonitoring
 from infra.schedule import FailedSweepsQueue, SweeperSchedule
@@ -37,6 +37,7 @@ class EcrSweeperStack(cdk.Stack):
             **kwargs,
         )
         self.settings = settings
+        apply_permissions_boundary(self, settings)
         self.failed_sweeps = FailedSweepsQueue(self, "FailedSweeps")
         self.sweeper = SweeperFunction(
             self, "Sweeper", settings=settings, dead_letter_queue=self.failed_sweeps.queue
@@ -46,7 +47,6 @@ class EcrSweeperStack(cdk.Stack):
                 self,
                 "FanOut",
                 settings=settings,
-                role=self.sweeper.role,
                 log_group=self.sweeper.log_group,
                 sdk_layer=self.sweeper.sdk_layer,
             )

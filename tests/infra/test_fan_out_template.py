@@ -146,7 +146,100 @@ def test_the_state_machine_may_invoke_only_our_functions(fan_out_app: Synthesize
     )
     assert not any(a.endswith("*") for a in other)
     trust = fan_out_app.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]
-    assert [s["Principal"] for s in statements(trust)] == [{"Service": "states.amazonaws.com"}]
+    (statement,) = statements(trust)
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    # Only this state machine, in this account, may use the role (no confused deputy).
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":states:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":stateMachine:EcrSweeper-FanOut",
+                    ],
+                ]
+            }
+        },
+    }
+
+
+def step_roles(app: Synthesized) -> dict[str, str]:
+    """Step name -> the logical id of its function's role."""
+    handlers = {handler: step for step, handler in HANDLERS.items()}
+    return {
+        handlers[handler]: app.template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        for logical, handler in fan_out_functions(app).items()
+    }
+
+
+def role_statements(app: Synthesized, role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for resource in app.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in resource["Properties"]["Roles"]
+        for statement in statements(resource["Properties"]["PolicyDocument"])
+    ]
+
+
+def test_each_step_has_a_role_of_its_own_and_only_sweep_may_delete(
+    fan_out_app: Synthesized,
+) -> None:
+    roles = step_roles(fan_out_app)
+    sweeper_role = fan_out_app.logical_id(fan_out_app.stack.sweeper.role)
+    assert len({*roles.values(), sweeper_role}) == 4
+    granted = {
+        step: {a for s in role_statements(fan_out_app, role) if s["Effect"] == "Allow"
+               for a in actions_of(s)}
+        for step, role in roles.items()
+    }  # fmt: skip
+    assert "ecr:BatchDeleteImage" in granted["Sweep"]
+    for step in ("List", "Summarize"):
+        assert not {a for a in granted[step] if a.startswith(("ecr:Batch", "sts:", "ssm:Put"))}
+        assert "sqs:SendMessage" not in granted[step]
+    assert {a.split(":")[0] for a in granted["Summarize"]} == {"logs", "s3", "xray"}
+    assert "s3:PutObject" not in granted["Summarize"]
+
+
+def test_only_the_writing_steps_may_write_or_delete_run_documents(
+    fan_out_app: Synthesized,
+) -> None:
+    """Anyone else with s3:PutObject in the account could blank the in-use snapshot."""
+    roles = step_roles(fan_out_app)
+    _, policy = fan_out_app.only("AWS::S3::BucketPolicy")
+    (deny,) = [
+        s
+        for s in statements(policy["Properties"]["PolicyDocument"])
+        if s.get("Sid") == "OnlyTheFanOutWritesRunDocuments"
+    ]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(actions_of(deny))
+    writers = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert writers == [{"Fn::GetAtt": [roles[step], "Arn"]} for step in ("List", "Sweep")]
+
+
+def test_every_run_document_read_is_limited_to_this_accounts_bucket(
+    fan_out_app: Synthesized,
+) -> None:
+    _, machine = fan_out_app.only("AWS::StepFunctions::StateMachine")
+    roles = [*step_roles(fan_out_app).values(), machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]]
+    reads = [
+        s
+        for role in roles
+        for s in role_statements(fan_out_app, role)
+        if {"s3:GetObject", "s3:ListBucket"} & set(actions_of(s))
+    ]
+    assert len(reads) == 4, "Sweep, Summarize (objects and listing), the manifest's reader"
+    for statement in reads:
+        assert statement["Condition"]["StringEquals"] == {
+            "s3:ResourceAccount": {"Ref": "AWS::AccountId"}
+        }
 
 
 def test_logging_and_tracing_are_on(fan_out_app: Synthesized) -> None:
@@ -174,8 +267,10 @@ def test_the_run_bucket_is_encrypted_ssl_only_private_and_expires(
     assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
     (rule,) = properties["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] == RUN_DOCUMENTS_DAYS and rule["Status"] == "Enabled"
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": RUN_DOCUMENTS_DAYS}
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     _, policy = fan_out_app.only("AWS::S3::BucketPolicy")
-    (deny,) = statements(policy["Properties"]["PolicyDocument"])
+    deny, _writers = statements(policy["Properties"]["PolicyDocument"])
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     for logical in fan_out_functions(fan_out_app):

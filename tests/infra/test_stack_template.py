@@ -29,7 +29,8 @@ from ecr_sweeper.core.setting_types import LOG_RETENTION_DAYS
 from ecr_sweeper.core.settings import StackSettings as Settings
 from infra import build_app
 from infra.config import cdk_json_context, settings_from_context
-from infra.function import RUNTIME, UNSCOPED_ACTIONS, retention_for, sweeper_code
+from infra.function import RUNTIME, retention_for, sweeper_code
+from infra.grants import UNSCOPED_ACTIONS
 
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -366,6 +367,106 @@ def test_extra_references_in_s3_grant_that_object_only() -> None:
     assert [stack.resolve(r) for r in grant.resources] == [{"Fn::Join": ["", object_arn]}]
 
 
+def test_exclusions_and_the_skip_tag_are_enforced_by_iam_too() -> None:
+    """With excludeRepositories team/prod-*, the role can't delete (or put a policy) there, nor
+    in any repository tagged ecr-sweeper:skip=true; it may touch only the included ones."""
+    _, stack = build_app(
+        {
+            **cdk_json_context(),
+            "includeRepositories": '["team/*","infra/base"]',
+            "excludeRepositories": '["team/prod-*"]',
+            "nativeLifecyclePolicy": {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 14,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            },
+        }
+    )
+    by_sid = {s.get("Sid"): s for s in _statements_of(stack, stack.sweeper.role)}
+    included = [
+        _partition_arn("ecr", "repository/team/*"),
+        _partition_arn("ecr", "repository/infra/base"),
+    ]
+    for sid in ("SweepRepositories", "EnforceLifecyclePolicies"):
+        assert by_sid[sid]["Effect"] == "Allow" and by_sid[sid]["Resource"] == included
+    writes = ["ecr:BatchDeleteImage", "ecr:PutLifecyclePolicy"]
+    excluded = by_sid["NeverWriteExcludedRepositories"]
+    assert excluded["Effect"] == "Deny" and sorted(actions_of(excluded)) == writes
+    assert excluded["Resource"] == _partition_arn("ecr", "repository/team/prod-*")
+    skipped = by_sid["NeverWriteSkippedRepositories"]
+    assert skipped["Effect"] == "Deny" and sorted(actions_of(skipped)) == writes
+    assert skipped["Resource"] == _partition_arn("ecr", "repository/*")
+    assert skipped["Condition"] == {
+        "StringEqualsIgnoreCase": {"aws:ResourceTag/ecr-sweeper:skip": "true"}
+    }
+
+
+def test_a_run_that_sweeps_no_images_may_not_delete_any() -> None:
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 5,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    _, stack = build_app(
+        {**cdk_json_context(), "sweepImages": False, "nativeLifecyclePolicy": policy}
+    )
+    granted = {
+        a for s in _statements_of(stack, stack.sweeper.role) if s["Effect"] == "Allow"
+        for a in actions_of(s)
+    }  # fmt: skip
+    assert not {"ecr:BatchDeleteImage", "ecr:DescribeImages", "ecr:BatchGetImage"} & granted
+    assert {"ecr:ListTagsForResource", "ecr:PutLifecyclePolicy"} <= granted
+
+
+def _statements_of(stack: Any, role: Any) -> list[dict[str, Any]]:
+    policy = role.node.find_child("DefaultPolicy")
+    document: dict[str, Any] = stack.resolve(policy.document.to_json())
+    return statements(document)
+
+
+def test_the_extra_references_object_is_read_from_this_accounts_bucket_only() -> None:
+    _, stack = build_app(
+        {**cdk_json_context(), "extraImageReferences": "s3://platform-config/ecr/keep.json"}
+    )
+    by_sid = {s.get("Sid"): s for s in _statements_of(stack, stack.sweeper.role)}
+    assert by_sid["ReadExtraReferences"]["Condition"] == {
+        "StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+
+
+def test_every_role_gets_the_permissions_boundary(tmp_path: Path) -> None:
+    from helpers.infra import synthesize
+
+    boundary = "arn:aws:iam::123456789012:policy/ecr-sweeper-boundary"
+    app = synthesize({"fanOut": True, "permissionsBoundaryArn": boundary}, tmp_path)
+    roles = app.resources("AWS::IAM::Role")
+    assert len(roles) >= 6, "the sweeper's, the fan-out's four and the schedule's"
+    for role_id, role in roles.items():
+        assert role["Properties"]["PermissionsBoundary"] == boundary, role_id
+
+
+def test_no_permissions_boundary_unless_set(default_app: Synthesized) -> None:
+    for role in default_app.resources("AWS::IAM::Role").values():
+        assert "PermissionsBoundary" not in role["Properties"]
+
+
 KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -382,6 +483,10 @@ def test_the_kms_key_setting_grants_decrypt_on_exactly_that_key(tmp_path: Path) 
     by_sid = {s.get("Sid"): s for s in _sweeper_policy(app)}
     assert by_sid["DecryptExtraReferences"]["Action"] == "kms:Decrypt"
     assert by_sid["DecryptExtraReferences"]["Resource"] == KEY_ARN
+    # Only when SSM decrypts the parameter, in the key's region: never a direct kms:Decrypt.
+    assert by_sid["DecryptExtraReferences"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}
+    }
     kms = [a for s in _sweeper_policy(app) for a in actions_of(s) if a.startswith("kms:")]
     assert kms == ["kms:Decrypt"]
 
@@ -398,10 +503,14 @@ def test_no_kms_grant_without_the_setting(
 def test_each_grant_is_scoped_to_its_resource(default_app: Synthesized) -> None:
     group_id = default_app.only("AWS::Logs::LogGroup")[0]
     by_sid = {s.get("Sid"): s for s in _sweeper_policy(default_app)}
-    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in by_sid.values())
+    denies = {sid for sid, s in by_sid.items() if s["Effect"] == "Deny"}
+    assert denies == {"NeverWriteSkippedRepositories"}, "nothing excluded by default"
+    assert all("Condition" not in s for sid, s in by_sid.items() if sid not in denies)
     assert by_sid["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": [group_id, "Arn"]}
-    assert set(actions_of(by_sid["SweepRepositories"])) == ECR_ACTIONS
+    assert set(actions_of(by_sid["SweepRepositories"])) == set(permissions.ECR_REPOSITORY_ACTIONS)
     assert by_sid["SweepRepositories"]["Resource"] == _partition_arn("ecr", "repository/*")
+    assert actions_of(by_sid["ListRepositories"]) == list(permissions.ECR_REGISTRY_ACTIONS)
+    assert by_sid["ListRepositories"]["Resource"] == _partition_arn("ecr", "repository/*")
     ecs = by_sid["DescribeEcsTasksAndServices"]["Resource"]
     assert sorted(ecs, key=json.dumps) == sorted(
         [_partition_arn("ecs", "task/*"), _partition_arn("ecs", "service/*")], key=json.dumps

@@ -99,9 +99,13 @@ def test_the_member_stack_role_reads_and_deletes_and_trusts_only_the_sweepers_ro
     assert role["RoleName"] == "EcrSweeperMember"
     (trust,) = statements(role["AssumeRolePolicyDocument"])
     assert flat(trust["Principal"]["AWS"]) == "arn:<AWS::Partition>:iam::<SweeperAccountId>:root"
-    assert flat(trust["Condition"]["ArnLike"]["aws:PrincipalArn"]) == (
-        "arn:<AWS::Partition>:iam::<SweeperAccountId>:role/ecr-sweeper-*"
-    )
+    # The exact roles, never a pattern: no other role of the sweeper's account, whatever its
+    # name or path, can assume this one.
+    assert list(trust["Condition"]) == ["ArnEquals"]
+    trusted = [flat(arn) for arn in trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]]
+    assert trusted == [
+        "arn:<AWS::Partition>:iam::<SweeperAccountId>:role/ecr-sweeper-<SweeperRegion>"
+    ]
     granted = {a for s in policy_statements(template, role_id) for a in actions_of(s)}
     expected = {
         *permissions.ECR_REPOSITORY_ACTIONS,
@@ -117,7 +121,8 @@ def test_the_member_stack_role_reads_and_deletes_and_trusts_only_the_sweepers_ro
     assert granted == expected, "every in-use source is read in the member account too"
     assert template["Parameters"]["SweeperAccountId"]["AllowedPattern"] == "^[0-9]{12}$"
     # StackSets-ready: no bootstrap version parameter or rule, no assets.
-    assert set(template["Parameters"]) == {"SweeperAccountId"} and "Rules" not in template
+    assert set(template["Parameters"]) == {"SweeperAccountId", "SweeperRegion"}
+    assert "Rules" not in template
 
 
 def test_without_accounts_there_is_no_member_stack_and_no_assume_role() -> None:
@@ -140,3 +145,31 @@ def test_targets_are_validated(key: str, value: str, message: str) -> None:
 
     with pytest.raises(SettingsError, match=message):
         build_app({**cdk_json_context(), key: value})
+
+
+def test_the_member_role_trusts_exactly_the_roles_that_assume_it(tmp_path: Path) -> None:
+    """With the fan-out, List and Sweep assume the member role too: each of the sweeper stack's
+    roles granted sts:AssumeRole is named, and the member role trusts exactly those names."""
+    context = {**cdk_json_context(), "accounts": json.dumps([MEMBER]), "fanOut": True}
+    app, _stack = build_app(context, outdir=str(tmp_path))
+    templates = {s.stack_name: s.template for s in app.synth().stacks}
+    sweeper = templates["EcrSweeper"]
+    assuming = sorted(
+        flat(sweeper["Resources"][role_id]["Properties"]["RoleName"])
+        for role_id, role in sweeper["Resources"].items()
+        if role["Type"] == "AWS::IAM::Role"
+        and any("sts:AssumeRole" in actions_of(s) for s in policy_statements(sweeper, role_id))
+    )
+    assert assuming == [
+        "ecr-sweeper-<AWS::Region>",
+        "ecr-sweeper-list-<AWS::Region>",
+        "ecr-sweeper-sweep-<AWS::Region>",
+    ]
+    member = templates[MEMBER_STACK_ID]
+    (role_id,) = [k for k, r in member["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    (trust,) = statements(member["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"])
+    trusted = sorted(flat(arn) for arn in trust["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+    prefix = "arn:<AWS::Partition>:iam::<SweeperAccountId>:role/"
+    assert trusted == sorted(
+        prefix + name.replace("<AWS::Region>", "<SweeperRegion>") for name in assuming
+    )

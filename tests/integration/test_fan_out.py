@@ -289,63 +289,6 @@ def test_a_batch_whose_sweep_dies_is_reported_and_the_others_still_run(
     assert document[metrics_catalog.FAILED_REPOSITORIES] == [2]
 
 
-IAM_ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "s3:CopyObject": "s3:PutObject"}
-"""API operations whose IAM action has another name. The local ECR's call counter names a PUT of
-an object CopyObject (the two share method and path; only the x-amz-copy-source header, which it
-doesn't read, tells them apart), and our code never copies objects."""
-
-
-def worker_role_actions(template: dict[str, Any]) -> set[str]:
-    """Actions granted to the role the fan-out's functions run with (logs and X-Ray aside)."""
-    resources = template["Resources"]
-    roles = {
-        resources[logical]["Properties"]["Role"]["Fn::GetAtt"][0]
-        for logical, resource in resources.items()
-        if resource["Type"] == "AWS::Lambda::Function"
-        and resource["Properties"]["Handler"].startswith("ecr_sweeper.handlers.fan_out.")
-    }
-    (role,) = roles
-    actions: set[str] = set()
-    for resource in resources.values():
-        if (
-            resource["Type"] == "AWS::IAM::Policy"
-            and {"Ref": role} in resource["Properties"]["Roles"]
-        ):
-            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-                listed = statement["Action"]
-                actions.update([listed] if isinstance(listed, str) else listed)
-    return {a for a in actions if not a.startswith(("logs:", "xray:"))}
-
-
-def test_every_call_of_the_fan_out_is_granted_to_its_functions(
-    machine: tuple[Deployed, InProcessLambda],
-    template: dict[str, Any],
-    local_ecr: LocalEcr,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from test_iam_coverage import busy_registry
-
-    deployed, _lambdas = machine
-    monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 1)
-    busy_registry(local_ecr, "ssm:/refs/in-use")  # indexes, referrers, ECS and Lambda in use
-    seed(local_ecr)
-    local_ecr.reset_counters()
-    assert run_machine(local_ecr, deployed, {})["status"] == "SUCCEEDED"
-    called = {
-        IAM_ACTION_OF.get(f"{service}:{operation}", f"{service}:{operation}")
-        for service, operations in local_ecr.counter.by_service().items()
-        for operation in operations
-        if service not in ("states", "stepfunctions")
-    }
-    granted = worker_role_actions(template)
-    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
-    fan_out_grants = {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
-    assert fan_out_grants <= called
-    # The cursor is the single Lambda's; the fan-out never resumes (it has no time limit).
-    # sqs:SendMessage is Lambda's own (the dead-letter queue), never called by our code.
-    assert granted - called == {"ssm:GetParameter", "ssm:PutParameter", "sqs:SendMessage"}
-
-
 def test_the_fan_out_sweeps_every_account_and_region(
     machine: tuple[Deployed, InProcessLambda],
     local_ecr: LocalEcr,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from helpers.sweep import push
 
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.sweep import fan_out
 from ecr_sweeper.sweep.engine import sweeper_for
 from infra import synthesized_template
 from infra.config import cdk_json_context
@@ -27,10 +29,22 @@ ON_ITS_BEHALF = {"kms:Decrypt"}
 """Called by S3 or SSM on the function's behalf to decrypt the extra references document."""
 
 
-def granted_actions(template: dict[str, Any]) -> set[str]:
-    """Actions of the policies attached to the sweeper function's role."""
+SWEEPER_HANDLER = "ecr_sweeper.handlers.sweeper.lambda_handler"
+STEP_HANDLERS = {
+    "List": "ecr_sweeper.handlers.fan_out.list_handler",
+    "Sweep": "ecr_sweeper.handlers.fan_out.sweep_handler",
+    "Summarize": "ecr_sweeper.handlers.fan_out.summarize_handler",
+}
+
+
+def granted_actions(template: dict[str, Any], handler: str = SWEEPER_HANDLER) -> set[str]:
+    """Actions the policies of the role of the function running `handler` allow."""
     resources = template["Resources"].values()
-    (function,) = [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
+    (function,) = [
+        r
+        for r in resources
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == handler
+    ]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
     actions: set[str] = set()
     for resource in resources:
@@ -39,15 +53,23 @@ def granted_actions(template: dict[str, Any]) -> set[str]:
         if {"Ref": role} not in resource["Properties"]["Roles"]:
             continue
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
             listed = statement["Action"]
             actions.update([listed] if isinstance(listed, str) else listed)
     return {a for a in actions if not a.startswith("logs:")} - RUNTIME_ACTIONS
 
 
+IAM_ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "s3:CopyObject": "s3:PutObject"}
+"""API operations whose IAM action has another name. The local ECR's call counter names a PUT of
+an object CopyObject (the two share method and path; only the x-amz-copy-source header, which it
+doesn't read, tells them apart), and our code never copies objects."""
+
+
 def called_actions(local_ecr: LocalEcr) -> set[str]:
-    """Every `service:Operation` the local ECR served since its counters were reset."""
+    """Every IAM action of what the local ECR served since its counters were reset."""
     return {
-        f"{service}:{operation}"
+        IAM_ACTION_OF.get(f"{service}:{operation}", f"{service}:{operation}")
         for service, operations in local_ecr.counter.by_service().items()
         for operation in operations
     }
@@ -242,3 +264,95 @@ def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_action
     granted = granted_actions(synthesized_template(context))
     assert called <= granted, f"called but not granted: {sorted(called - granted)}"
     assert granted <= called, f"granted but never called: {sorted(granted - called)}"
+
+
+def test_a_run_that_sweeps_no_images_is_granted_no_image_action(local_ecr: LocalEcr) -> None:
+    """sweepImages false: the role may read tags and put lifecycle policies, and not delete."""
+    busy_registry(local_ecr, "ssm:/refs/in-use")
+    local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value="{}", Type="String")
+    local_ecr.reset_counters()
+    settings = Settings(
+        extra_image_references="ssm:/refs/in-use",
+        native_lifecycle_policy=NATIVE_POLICY,
+        sweep_images=False,
+    )
+    target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+    summary = sweeper_for(
+        target,
+        settings,
+        logging.getLogger("test"),
+        dry_run=False,
+        cursor_parameter="/sweeper/cursor",
+    ).run()
+    assert summary.failures == 0 and summary.total("images_deleted") == 0
+    called = called_actions(local_ecr)
+    context = {
+        **cdk_json_context(),
+        "extraImageReferences": "ssm:/refs/in-use",
+        "nativeLifecyclePolicy": NATIVE_POLICY,
+        "sweepImages": False,
+    }
+    granted = granted_actions(synthesized_template(context))
+    assert "ecr:BatchDeleteImage" not in granted and "ecr:DescribeImages" not in granted
+    assert called <= granted, f"called but not granted: {sorted(called - granted)}"
+    # The cursor is written only when a run ran out of time.
+    assert granted - called == {"ssm:PutParameter"}, sorted(granted - called)
+
+
+@pytest.mark.parametrize("key", [None, KEY_ARN])
+def test_each_fan_out_step_is_granted_exactly_what_it_calls(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    """List, every Sweep child and Summarize, each with its own role: every call granted, and
+    every grant called."""
+    extra = "s3://refs/in-use.json"
+    busy_registry(local_ecr, extra)
+    local_ecr.client("ecr").create_repository(repositoryName="web")
+    monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 0)  # List writes the manifest too
+    s3 = local_ecr.client("s3")
+    s3.create_bucket(Bucket="runs")
+    settings = Settings(
+        keep_tagged_images=1,
+        extra_image_references=extra,
+        extra_image_references_kms_key_arn=key,
+        fan_out_batch_size=1,
+    )
+    base = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
+    logger = logging.getLogger("test")
+    called: dict[str, set[str]] = {}
+
+    local_ecr.reset_counters()
+    state = fan_out.list_work(
+        base, settings, logger, run_id="run-1", dry_run=False, bucket="runs",
+        started_at=datetime.now(UTC),
+    )  # fmt: skip
+    called["List"] = called_actions(local_ecr)
+    items = json.loads(s3.get_object(Bucket="runs", Key=state["manifestKey"])["Body"].read())
+    assert len(items) == 2
+
+    local_ecr.reset_counters()
+    deleted = sum(
+        fan_out.sweep_batch(base, settings, logger, item, bucket="runs")["imagesDeleted"]
+        for item in items
+    )
+    assert deleted == 3
+    called["Sweep"] = called_actions(local_ecr)
+
+    local_ecr.reset_counters()
+    summary = fan_out.summarize(base, run_id="run-1", bucket="runs", finished_at=datetime.now(UTC))
+    assert summary.failures == 0 and summary.total("images_deleted") == 3
+    called["Summarize"] = called_actions(local_ecr)
+
+    context = {
+        **cdk_json_context(),
+        "fanOut": True,
+        "extraImageReferences": extra,
+        "extraImageReferencesKmsKeyArn": key,
+    }
+    template = synthesized_template(context)
+    on_its_behalf = {"List": ON_ITS_BEHALF if key else set(), "Sweep": set(), "Summarize": set()}
+    for step, handler in STEP_HANDLERS.items():
+        granted = granted_actions(template, handler)
+        assert called[step] <= granted, f"{step}: not granted: {sorted(called[step] - granted)}"
+        unused = granted - called[step]
+        assert unused == on_its_behalf[step], f"{step}: granted, never called: {sorted(unused)}"

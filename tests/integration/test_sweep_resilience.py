@@ -121,7 +121,7 @@ def test_repository_tags_override_the_settings(local_ecr: LocalEcr) -> None:
         local_ecr.client("ecr").create_repository(repositoryName=repository, tags=tags)
         for index in range(4):
             push(local_ecr, repository, factory.image(compact=True), f"v{index}", 9 - index)
-    summary = sweep(local_ecr)
+    summary = sweep(local_ecr, Settings(keep_tagged_images=1))
     status = {r.repository: (r.status, r.reason or "") for r in summary.results}
     assert status["skipped"] == ("skipped", "tagged ecr-sweeper:skip=true")
     assert status["bad-tag"][0] == "skipped" and "expected a whole number" in status["bad-tag"][1]

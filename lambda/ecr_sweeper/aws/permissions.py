@@ -20,13 +20,28 @@ ECR_ARCHIVE_ACTIONS: tuple[str, ...] = ("ecr:UpdateImageStorageClass",)
 archive). Repository-scoped, like ECR_REPOSITORY_ACTIONS."""
 
 
-def ecr_repository_actions(archives: bool) -> tuple[str, ...]:
-    """The repository-scoped ECR actions for these settings: archiving adds its own action."""
+ECR_TAG_ACTIONS: tuple[str, ...] = ("ecr:ListTagsForResource",)
+"""A repository's override tags: all a run reads of a repository when it sweeps no images
+(settings: sweepImages false; it then only enforces the native lifecycle policy)."""
+
+
+def ecr_repository_actions(archives: bool, deletes: bool = True) -> tuple[str, ...]:
+    """The repository-scoped ECR actions for these settings: archiving adds its own action, and
+    a run that sweeps no images (`deletes` false) reads only the repository's tags."""
+    if not deletes:
+        return ECR_TAG_ACTIONS
     return ECR_REPOSITORY_ACTIONS + (ECR_ARCHIVE_ACTIONS if archives else ())
 
 
 ECR_NATIVE_POLICY_ACTIONS: tuple[str, ...] = ("ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy")
 """Read and put repositories' native lifecycle policies (settings: nativeLifecyclePolicy)."""
+
+ECR_WRITE_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchDeleteImage",
+    "ecr:UpdateImageStorageClass",
+    "ecr:PutLifecyclePolicy",
+)
+"""The ECR actions that change a repository: denied on excluded and skip-tagged repositories."""
 
 ECR_REGISTRY_ACTIONS: tuple[str, ...] = ("ecr:DescribeRepositories",)
 """ECR actions that list the registry (resource: all repositories of the account and region)."""
@@ -74,7 +89,9 @@ KMS_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("kms:Decrypt",)
 the one key the settings name (extraImageReferencesKmsKeyArn). S3 and SSM call KMS on the
 function's behalf, so the code itself never calls it."""
 
-S3_RUN_OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:PutObject")
+S3_RUN_READ_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
+S3_RUN_WRITE_ACTIONS: tuple[str, ...] = ("s3:PutObject",)
 S3_RUN_BUCKET_ACTIONS: tuple[str, ...] = ("s3:ListBucket",)
-"""The fan-out's run documents (settings: fanOut): read and write under runs/ of the run bucket,
-and list it (Summarize reads every batch's results)."""
+"""The fan-out's run documents (settings: fanOut), each step on its own documents under runs/ of
+the run bucket: List writes the run, the in-use snapshots and the manifest; Sweep reads those
+and writes its results; Summarize lists and reads the results."""

@@ -32,6 +32,8 @@ CURSOR_UNAVAILABLE = "cursor.unavailable"
 POLICY_APPLIED = "policy.applied"
 POLICY_WOULD_APPLY = "policy.wouldApply"
 POLICY_FAILED = "policy.failed"
+OVERRIDE_IGNORED = "override.ignored"
+"""A repository tag that would have loosened the settings, ignored (see core.overrides)."""
 TARGET_FAILED = "target.failed"
 """A region or account that could not be swept at all (its role could not be assumed, ...)."""
 

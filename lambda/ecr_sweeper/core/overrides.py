@@ -2,6 +2,10 @@
 
 Pure: resource tags and settings in, the rules in force for that repository out (or why its
 tags can't be used). The planner plans with these rules; it never reads tags itself.
+
+Tags are untrusted: `ecr:TagResource` is often granted to CI roles that may not widen what the
+sweeper deletes. So a tag may only make the policy stricter (keep more, wait longer, skip)
+unless the settings say `repositoryTagsMayLoosen`; a looser value is ignored and reported.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class RepositoryRules:
     orphan_grace: timedelta
     skip: bool = False
     notes: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    """Why each override tag that would have loosened the settings was ignored (the run logs
+    each as a warning)."""
 
 
 def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> RepositoryRules:
@@ -54,6 +61,12 @@ def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> Re
     keep = _tag_number(resource_tags, KEEP_TAGGED_TAG, 1, 10000)
     grace = _tag_number(resource_tags, UNTAGGED_GRACE_TAG, 1, 3650)
     minimum_age = _tag_number(resource_tags, MINIMUM_AGE_TAG, 0, 3650)
+    ignored: dict[str, str] = {}
+    if not settings.repository_tags_may_loosen:
+        if settings.lifecycle_policy is None:  # else the keep tag is ignored anyway (below)
+            keep = _at_least(keep, settings.keep_tagged_images, KEEP_TAGGED_TAG, ignored)
+        grace = _at_least(grace, settings.untagged_grace_days, UNTAGGED_GRACE_TAG, ignored)
+        minimum_age = _at_least(minimum_age, settings.minimum_age_days, MINIMUM_AGE_TAG, ignored)
     if settings.lifecycle_policy is not None and (keep is not None or grace is not None):
         notes.append(
             f"a lifecyclePolicy is set: {KEEP_TAGGED_TAG} is ignored, and {UNTAGGED_GRACE_TAG} "
@@ -64,8 +77,9 @@ def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> Re
         notes.extend(
             f"override {key}={resource_tags[key]}"
             for key in (KEEP_TAGGED_TAG, UNTAGGED_GRACE_TAG, MINIMUM_AGE_TAG)
-            if key in resource_tags
+            if key in resource_tags and key not in ignored
         )
+    notes.extend(ignored.values())
     return RepositoryRules(
         policy=settings.policy(keep, grace),
         protected_tags=settings.protected_tags,
@@ -75,7 +89,28 @@ def repository_rules(settings: Settings, resource_tags: Mapping[str, str]) -> Re
         orphan_grace=timedelta(days=settings.untagged_grace_days if grace is None else grace),
         skip=(skip_value or "").strip().lower() == "true",
         notes=tuple(notes),
+        ignored=tuple(ignored.values()),
     )
+
+
+SETTING_OF_TAG = {
+    KEEP_TAGGED_TAG: "keepTaggedImages",
+    UNTAGGED_GRACE_TAG: "untaggedGraceDays",
+    MINIMUM_AGE_TAG: "minimumAgeDays",
+}
+"""The setting each numeric override tag replaces; a larger value is always the stricter."""
+
+
+def _at_least(value: int | None, setting: int, tag: str, ignored: dict[str, str]) -> int | None:
+    """`value` if it keeps at least as much as the setting; else None (the setting stays), with
+    why in `ignored`."""
+    if value is None or value >= setting:
+        return value
+    ignored[tag] = (
+        f"ignored {tag}={value}: it would loosen {SETTING_OF_TAG[tag]} ({setting}); a tag may "
+        "only make the policy stricter unless repositoryTagsMayLoosen is true"
+    )
+    return None
 
 
 def _tag_number(tags: Mapping[str, str], key: str, low: int, high: int) -> int | None:

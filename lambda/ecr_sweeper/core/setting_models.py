@@ -27,6 +27,7 @@ from ecr_sweeper.core.setting_types import (
     LogRetention,
     Namespace,
     Policy,
+    PolicyArn,
     Price,
     Problems,
     Regions,
@@ -214,6 +215,11 @@ class ProtectionSettings:
         description="KMS key that encrypts the extra references document; the function may "
         "decrypt with it",
     )
+    repository_tags_may_loosen: Boolean = Field(
+        default=False,
+        description="let a repository's ecr-sweeper:* tags loosen the settings too (keep fewer, "
+        "wait less); by default a looser tag is ignored with a warning",
+    )
 
     @field_validator("extra_image_references_kms_key_arn")
     @classmethod
@@ -274,6 +280,11 @@ class DeploySettings:
         default="EcrSweeper", description="CloudWatch metrics namespace"
     )
     alarm_email: Email = Field(default=None, description="email subscribed to the alarm topic")
+    permissions_boundary_arn: PolicyArn = Field(
+        default=None,
+        description="a managed policy set as the permissions boundary of every role the stacks "
+        "create (null: none)",
+    )
     fan_out: Boolean = Field(
         default=False,
         description="sweep through a Step Functions Distributed Map instead of one Lambda",

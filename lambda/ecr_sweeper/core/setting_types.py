@@ -390,6 +390,18 @@ Email = Annotated[
     BeforeValidator(_blank_is_none),
     Accepts("an email address, or null for no subscription"),
 ]
+PolicyArn = Annotated[
+    Annotated[
+        str,
+        Strict(),
+        StringConstraints(
+            pattern=r"^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@_/-]{1,512}$"
+        ),
+    ]
+    | None,
+    BeforeValidator(_blank_is_none),
+    Accepts("a managed policy ARN (arn:aws:iam::ACCOUNT:policy/NAME), or null"),
+]
 KmsKeyArn = Annotated[
     Annotated[
         str,

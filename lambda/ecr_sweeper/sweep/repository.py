@@ -25,6 +25,11 @@ def sweep_repository(context: RunContext, repository: Repository) -> RepositoryR
         rules = overrides.repository_rules(
             context.settings, context.registry.repository_tags(repository)
         )
+        for why in rules.ignored:
+            context.log.warning(
+                f"repository {repository.name}: {why}",
+                extra={ev.EVENT: ev.OVERRIDE_IGNORED, ev.REPOSITORY: repository.name},
+            )
         if rules.skip:
             result.status, result.reason = SKIPPED, f"tagged {overrides.SKIP_TAG}=true"
         else:

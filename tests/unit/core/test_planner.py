@@ -100,11 +100,55 @@ def test_include_and_exclude_patterns(name: str, selected: bool) -> None:
 
 def test_repository_tags_override_keep_count_and_can_skip() -> None:
     images = [image(f"{i:x}", i + 1, f"v{i}") for i in range(5)]
-    result = plan(images, **{overrides.KEEP_TAGGED_TAG: "2"})
+    result = plan(images, Settings(keep_tagged_images=1), **{overrides.KEEP_TAGGED_TAG: "2"})
     assert expired_tags(result) == {"v2", "v3", "v4"}
     assert result.notes == (f"override {overrides.KEEP_TAGGED_TAG}=2",)
     rules = overrides.repository_rules(Settings(), {overrides.SKIP_TAG: "true"})
     assert rules.skip
+
+
+def test_a_tag_that_would_loosen_the_settings_is_ignored_and_named() -> None:
+    """Whoever may tag a repository (ecr:TagResource, often a CI role's) can't make the sweeper
+    delete more there: keep 10 and 30 days stay in force over keep=1 and minimum age 0."""
+    settings = Settings(keep_tagged_images=10, minimum_age_days=30, untagged_grace_days=7)
+    images = [image(f"{i:x}", 40 + i, f"v{i}") for i in range(12)]
+    tags = {
+        overrides.KEEP_TAGGED_TAG: "1",
+        overrides.MINIMUM_AGE_TAG: "0",
+        overrides.UNTAGGED_GRACE_TAG: "1",
+    }
+    rules = overrides.repository_rules(settings, tags)
+    assert rules.policy == settings.policy()
+    assert rules.minimum_age == timedelta(days=30) and rules.orphan_grace == timedelta(days=7)
+    assert rules.ignored == (
+        f"ignored {overrides.KEEP_TAGGED_TAG}=1: it would loosen keepTaggedImages (10); a tag "
+        "may only make the policy stricter unless repositoryTagsMayLoosen is true",
+        f"ignored {overrides.UNTAGGED_GRACE_TAG}=1: it would loosen untaggedGraceDays (7); a "
+        "tag may only make the policy stricter unless repositoryTagsMayLoosen is true",
+        f"ignored {overrides.MINIMUM_AGE_TAG}=0: it would loosen minimumAgeDays (30); a tag "
+        "may only make the policy stricter unless repositoryTagsMayLoosen is true",
+    )
+    assert rules.notes == rules.ignored
+    result = planner.plan_repository("app", images, rules, now=NOW)
+    assert expired_tags(result) == {"v10", "v11"}
+
+
+def test_a_stricter_tag_applies_and_an_equal_one_is_no_loosening() -> None:
+    settings = Settings(keep_tagged_images=3, minimum_age_days=5)
+    tags = {overrides.KEEP_TAGGED_TAG: "6", overrides.MINIMUM_AGE_TAG: "5"}
+    rules = overrides.repository_rules(settings, tags)
+    assert rules.policy == settings.policy(6) and rules.minimum_age == timedelta(days=5)
+    assert rules.ignored == ()
+
+
+def test_repository_tags_may_loosen_when_the_settings_say_so() -> None:
+    settings = Settings(keep_tagged_images=10, minimum_age_days=30, repository_tags_may_loosen=True)
+    tags = {overrides.KEEP_TAGGED_TAG: "1", overrides.MINIMUM_AGE_TAG: "0"}
+    rules = overrides.repository_rules(settings, tags)
+    assert rules.policy == settings.policy(1) and rules.minimum_age == timedelta(0)
+    assert rules.ignored == ()
+    images = [image(f"{i:x}", 40 + i, f"v{i}") for i in range(12)]
+    assert len(planner.plan_repository("app", images, rules, now=NOW).expired) == 11
 
 
 @pytest.mark.parametrize(
