@@ -323,3 +323,32 @@ def test_a_dry_run_over_several_targets_neither_reads_nor_moves_the_cursor(
     assert {r.status for r in summary.results} == {UNFINISHED}
     assert not local_ecr.calls_for("ssm"), "a dry run doesn't touch the cursor"
     assert json.loads(ssm.get_parameter(Name="/sweeper/cursor")["Parameter"]["Value"]) == document
+
+
+def test_the_extra_references_document_is_read_once_with_the_deployments_credentials(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The document lives in the sweeper's own account, where only its own role may read it: a
+    member account's role would find nothing there, and every member target would then delete
+    nothing. It is read once, with the deployment's credentials, for every target."""
+    seed(local_ecr, monkeypatch, "web", account=MEMBER)
+    seed(local_ecr, monkeypatch, "web", account=OTHER_MEMBER, region="eu-west-1")
+    keep = f"{MEMBER}.dkr.ecr.us-east-1.amazonaws.com/web:v0"
+    local_ecr.client("ssm").put_parameter(
+        Name="/refs/in-use", Value=json.dumps([keep]), Type="String"
+    )
+    settings = Settings(
+        accounts=(MEMBER, OTHER_MEMBER),
+        regions=("us-east-1", "eu-west-1"),
+        extra_image_references="ssm:/refs/in-use",
+        **SETTINGS,  # type: ignore[arg-type]
+    )
+    local_ecr.reset_counters()
+    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    assert local_ecr.counter.by_service()["ssm"] == {"GetParameter": 1}
+    swept = [
+        (r.target, r.repository, r.images_deleted) for r in summary.results if r.status == "swept"
+    ]
+    assert swept == [(f"{MEMBER}/us-east-1", "web", 2), (f"{OTHER_MEMBER}/eu-west-1", "web", 3)]
+    assert summary.failures == 0
+    assert left(local_ecr, "web", account=MEMBER) == 3, "v0 is kept: the document names it"

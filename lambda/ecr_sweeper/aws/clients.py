@@ -28,6 +28,9 @@ class AwsTarget:
     endpoint_url: str | None = None
     credentials: sts.Credentials | None = None
     """Temporary credentials of a role assumed in another account (settings: accounts)."""
+    bucket_owner: str | None = None
+    """The account that must own every bucket these clients touch: S3 calls send it as
+    ExpectedBucketOwner, so a bucket of the same name in another account is refused."""
     _shared: _SharedSession = field(
         default_factory=lambda: _SharedSession(), init=False, repr=False, compare=False
     )
@@ -55,9 +58,14 @@ class AwsTarget:
         with self._shared.lock:
             if self._shared.session is None:
                 self._shared.session = self._session()
-            return self._shared.session.client(
+            client = self._shared.session.client(
                 service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
             )
+        if service == "s3" and self.bucket_owner:
+            client.meta.events.register(
+                "provide-client-params.s3", _expect_bucket_owner(self.bucket_owner)
+            )
+        return client
 
     def effective_region(self) -> str | None:
         """The region the clients use: this target's, or boto3's default (AWS_REGION, ...)."""
@@ -88,6 +96,16 @@ class AwsTarget:
         if type(getattr(client, "_serializer", None)) is JSONSerializer:
             client._serializer = PlainJsonSerializer()
         return client
+
+
+def _expect_bucket_owner(account: str) -> Any:
+    """A botocore hook adding ExpectedBucketOwner to every S3 call that takes it."""
+
+    def add(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", account)
+
+    return add
 
 
 @dataclass

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
-from ecr_sweeper.handlers.sweeper import EventError, requested_dry_run
+from ecr_sweeper.handlers.sweeper import EventError, own_account, requested_dry_run
 from ecr_sweeper.handlers.telemetry import publish_run_metrics, publish_target_metrics
 from ecr_sweeper.sweep import budget, fan_out
 
@@ -58,7 +58,7 @@ def list_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(run_id)
     logger.append_keys(**{ev.RUN_ID: run_id, ev.DRY_RUN: dry_run})
     return fan_out.list_work(
-        AwsTarget(),
+        AwsTarget(bucket_owner=own_account(context)),
         settings,
         logger,
         run_id=run_id,
@@ -78,7 +78,7 @@ def sweep_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(run_id)
     logger.append_keys(**{ev.RUN_ID: run_id, ev.DRY_RUN: event.get("dryRun")})
     return fan_out.sweep_batch(
-        AwsTarget(),
+        AwsTarget(bucket_owner=own_account(context)),
         settings,
         logger,
         event,
@@ -97,7 +97,7 @@ def summarize_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     run_id = _run_id(event)
     logger.set_correlation_id(run_id)
     summary = fan_out.summarize(
-        AwsTarget(),
+        AwsTarget(bucket_owner=own_account(context)),
         run_id=run_id,
         bucket=_environment(fan_out.BUCKET_VARIABLE),
         finished_at=datetime.now(UTC),

@@ -16,6 +16,7 @@ from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings, SettingsEr
 from ecr_sweeper.handlers.telemetry import publish_run_metrics, publish_target_metrics
 from ecr_sweeper.sweep import budget, targets
 from ecr_sweeper.sweep.engine import sweeper_for
+from ecr_sweeper.sweep.in_use import extra_references
 
 logger = Logger(json_deserializer=ev.json_message)
 ev.skip_unused_record_fields()
@@ -78,6 +79,11 @@ def _without_envelope(event: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in event.items() if key not in ENVELOPE_KEYS}
 
 
+def own_account(context: LambdaContext) -> str:
+    """The function's own account, from its ARN: the owner of every bucket it reads."""
+    return context.invoked_function_arn.split(":")[4]
+
+
 def _missing_settings() -> str:
     raise SettingsError([f"{ENVIRONMENT_VARIABLE}: not set; the stack passes the settings there"])
 
@@ -94,9 +100,10 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if sdk_problem:
         logger.error(sdk_problem, extra={ev.EVENT: ev.SDK_UNSUPPORTED, ev.REASON: sdk_problem})
     run_budget = budget.for_lambda(context.get_remaining_time_in_millis())
+    own = AwsTarget(bucket_owner=own_account(context))
     if targets.is_multi_target(settings):
         summary = targets.sweep_targets(
-            AwsTarget(),
+            own,
             settings,
             logger,
             dry_run=dry_run,
@@ -109,7 +116,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
     else:
         sweeper = sweeper_for(
-            AwsTarget(region=next(iter(settings.regions), None)),
+            own.in_region(next(iter(settings.regions), None)),
             settings,
             logger,
             dry_run=dry_run,
@@ -118,6 +125,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             budget=run_budget,
             cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
             uncertain=sdk_problem,
+            references=extra_references(settings, own.client),  # in the deployment's region
         )
         summary = sweeper.run()
     publish_run_metrics(metrics, summary)

@@ -38,7 +38,7 @@ from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Cursor, EventLogger, Registry, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.context import RunContext
-from ecr_sweeper.sweep.in_use import images_in_use, learn_usage
+from ecr_sweeper.sweep.in_use import References, images_in_use, learn_usage
 from ecr_sweeper.sweep.repository import sweep_repository
 from ecr_sweeper.sweep.selection import first_unfinished, resume_order, selected_repositories
 
@@ -324,6 +324,7 @@ def sweeper_for(
     cursor_parameter: str | None = None,
     cursor: Cursor | None = None,
     uncertain: str | None = None,
+    references: References | None = None,
 ) -> RegistrySweep:
     """A registry's run whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`.
 
@@ -332,6 +333,8 @@ def sweeper_for(
     A run over several registries passes each one's `cursor` instead (`targets.sweep_targets`).
     `uncertain` says why nothing may be deleted anywhere this run (an SDK too old to trust): every
     repository is then planned and reported as undecidable, which counts as a failure.
+    `references` reads the extra references document with the deployment's own credentials
+    (`in_use.extra_references`); by default with the target's.
 
     The clients are built once per run and shared by the workers (boto3 clients are
     thread-safe; sessions are not).
@@ -344,7 +347,7 @@ def sweeper_for(
         dry_run=dry_run,
         tracer=tracer,
         run_id=run_id,
-        images_in_use=lambda: images_in_use(settings, target.client),
+        images_in_use=lambda: images_in_use(settings, target.client, references),
         approved=approved,
         max_concurrency=workers,
         budget=budget,

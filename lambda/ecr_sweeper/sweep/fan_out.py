@@ -32,7 +32,13 @@ from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import EventLogger, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import Sweeper
-from ecr_sweeper.sweep.in_use import UsageUnavailable, images_in_use, learn_usage
+from ecr_sweeper.sweep.in_use import (
+    References,
+    UsageUnavailable,
+    extra_references,
+    images_in_use,
+    learn_usage,
+)
 from ecr_sweeper.sweep.selection import selected, selected_repositories
 from ecr_sweeper.sweep.targets import TargetSpec, is_multi_target, resolve, target_specs
 
@@ -165,6 +171,7 @@ def list_work(
     }
     items: list[dict[str, Any]] = []
     selected_count = 0
+    references = extra_references(settings, base.client)  # once, with our own credentials
     for spec in target_specs(settings):
         label = spec.label(own_region)
         try:
@@ -181,7 +188,7 @@ def list_work(
             continue
         groups = batches(selected, settings.fan_out_batch_size)
         if groups:
-            snapshot = _snapshot(settings, target, logger)
+            snapshot = _snapshot(settings, target, logger, references)
             s3.write_json(objects, bucket, in_use_key(run_id, label), snapshot)
         selected_count += len(selected)
         for group in groups:
@@ -213,9 +220,11 @@ def list_work(
     return state
 
 
-def _snapshot(settings: Settings, target: AwsTarget, logger: EventLogger) -> dict[str, Any]:
+def _snapshot(
+    settings: Settings, target: AwsTarget, logger: EventLogger, references: References | None
+) -> dict[str, Any]:
     """The images in use, or (fail-closed) why none could be read: then nothing is deleted."""
-    usage = learn_usage(lambda: images_in_use(settings, target.client), logger)
+    usage = learn_usage(lambda: images_in_use(settings, target.client, references), logger)
     return in_use_document(usage.in_use, usage.uncertain)
 
 

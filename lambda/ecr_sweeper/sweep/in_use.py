@@ -42,6 +42,25 @@ def read_document(location: str, client_for: Any) -> str:
     return read_parameter(client_for("ssm"), location[len(SSM_PREFIX) :])
 
 
+References = Callable[[], Iterable[tuple[str, str]]]
+"""The extra references document's (reference, holder) pairs, read when called."""
+
+
+def extra_references(settings: Settings, client_for: Callable[[str], Any]) -> References | None:
+    """The extra references document (settings: extraImageReferences), read at most once
+    however many targets ask, with `client_for`'s credentials: the deployment's own, which are
+    granted the document (a member account's role is not). None if no document is set."""
+    location = settings.extra_image_references
+    if location is None:
+        return None
+
+    @functools.cache
+    def read() -> tuple[tuple[str, str], ...]:
+        return tuple(parse_document(read_document(location, client_for), location))
+
+    return read
+
+
 class UsageUnavailable(Exception):
     """A source of images in use could not be read; the message names it and why."""
 
@@ -68,8 +87,14 @@ def _scheduled_images(
             yield image, named
 
 
-def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse:
-    """Collect every reference; raises UsageUnavailable rather than return a partial answer."""
+def images_in_use(
+    settings: Settings, client_for: Callable[[str], Any], references: References | None = None
+) -> InUse:
+    """Collect every reference; raises UsageUnavailable rather than return a partial answer.
+
+    `references` reads the extra references document (`extra_references`); by default it is
+    read with `client_for`, the target's own clients.
+    """
     in_use = InUse()
 
     @functools.cache
@@ -104,10 +129,9 @@ def images_in_use(settings: Settings, client_for: Callable[[str], Any]) -> InUse
     if settings.protect_lambda_images:
         sources.append(("Lambda", lambda: LambdaImages(client_for("lambda")).references()))
     if settings.extra_image_references:
-        location = settings.extra_image_references
-        sources.append(
-            (location, lambda: parse_document(read_document(location, client_for), location))
-        )
+        read = references or extra_references(settings, client_for)
+        assert read is not None, "extra_references reads any document the settings name"
+        sources.append((settings.extra_image_references, read))
     for name, references in sources:
         try:
             for reference, holder in references():

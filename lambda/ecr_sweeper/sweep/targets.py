@@ -27,6 +27,7 @@ from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import EventLogger
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import sweeper_for
+from ecr_sweeper.sweep.in_use import extra_references
 
 SESSION_NAME = "ecr-sweeper"
 
@@ -105,6 +106,7 @@ def sweep_targets(
         else None
     )
     own_region = base.effective_region()
+    references = extra_references(settings, base.client)  # once, with our own credentials
     specs = {spec.label(own_region): spec for spec in target_specs(settings)}
     ordered = cursors.order(list(specs)) if cursors else list(specs)
     by_target: dict[str, list[RepositoryResult]] = {}
@@ -126,6 +128,7 @@ def sweep_targets(
                 budget=shared_budget,
                 cursor=cursors.cursor(label) if cursors else None,
                 uncertain=uncertain,
+                references=references,
             ).run()
         except (ClientError, BotoCoreError) as error:
             code = error_code(error)

@@ -85,3 +85,25 @@ def test_an_id_with_a_member_ecr_does_not_know_still_fails_as_botocore_fails() -
     params = {"repositoryName": "app", "imageIds": [{"imageDigest": "sha256:1", "digest": "x"}]}
     with pytest.raises(KeyError, match="digest"):
         client._serializer.serialize_to_request(params, model)
+
+
+def test_s3_calls_send_the_expected_bucket_owner() -> None:
+    """A bucket of the same name in another account is refused by S3 itself (403)."""
+    from botocore.stub import Stubber
+
+    client = AwsTarget(region="us-east-1", bucket_owner="123456789012").client("s3")
+    with Stubber(client) as stub:
+        expected = {"Bucket": "runs", "Key": "k", "ExpectedBucketOwner": "123456789012"}
+        stub.add_response("get_object", {}, expected)
+        stub.add_response(
+            "list_objects_v2",
+            {},
+            {"Bucket": "runs", "Prefix": "p/", "ExpectedBucketOwner": "123456789012"},
+        )
+        client.get_object(Bucket="runs", Key="k")
+        client.list_objects_v2(Bucket="runs", Prefix="p/")
+        stub.assert_no_pending_responses()
+    plain = AwsTarget(region="us-east-1").client("s3")
+    with Stubber(plain) as stub:
+        stub.add_response("get_object", {}, {"Bucket": "runs", "Key": "k"})
+        plain.get_object(Bucket="runs", Key="k")
