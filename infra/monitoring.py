@@ -46,7 +46,7 @@ TOPIC_ENCRYPTION_DECISION = (
 
 
 class SweeperMonitoring(Construct):
-    """Six alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
+    """Eight alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
 
     def __init__(
         self,
@@ -189,6 +189,16 @@ class SweeperMonitoring(Construct):
                 evaluation_periods=MISSED_RUN_HOURS,
                 datapoints_to_alarm=MISSED_RUN_HOURS,
                 treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            ),
+            self._above_zero(
+                "GuardHeld",
+                names.GUARD_HELD,
+                "The deletion guard held a live run: its plan would have deleted more than "
+                "guardMaxDeletionFraction of the images it scanned (or more than "
+                "guardMaxDeletions), so it deleted nothing. On the first night after deploy this "
+                "is expected. Review the run (`ecr-sweeper runs`, then `ecr-sweeper runs show "
+                f"RUN_ID`, or the '{ev.GUARD_HELD}' record), then approve it with `ecr-sweeper "
+                "approve RUN_ID`, or fix the settings if the plan is wrong.",
             ),
             cloudwatch.Alarm(
                 self,
@@ -392,9 +402,15 @@ class SweeperMonitoring(Construct):
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
         )
+        guard = cloudwatch.GraphWidget(
+            title="Deletion guard: live runs held per night",
+            width=8,
+            left=[self.metric(names.GUARD_HELD, label="runs held (nothing deleted; approve them)")],
+            left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+        )
         dry_runs = cloudwatch.GraphWidget(
             title="Dry runs (Mode=DryRun): what would have been deleted",
-            width=24,
+            width=16,
             left=[
                 self.metric(
                     names.IMAGES_EXPIRED, mode=names.MODE_DRY_RUN, label="images a dry run expired"
@@ -433,7 +449,7 @@ class SweeperMonitoring(Construct):
             [saving_total, alarm_status, runs],
             [failures, duration, errors],
             [volume, protections],
-            [dry_runs],
+            [dry_runs, guard],
             queries[:2],
             [queries[2]],
         ]

@@ -80,6 +80,10 @@ class EcrSweeperStack(cdk.Stack):
                 self.failed_sweeps.queue.queue_url,
                 "sweeps that never ran (schedule not delivered, throttled, failed)",
             ),
+            "StateParameterName": (
+                self.sweeper.cursor.parameter_name,
+                "the run cursor and the deletion guard's approval (ecr-sweeper approve)",
+            ),
         }
         if self.fan_out is not None:
             outputs["StateMachineArn"] = (

@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
 from ecr_sweeper.aws.clients import AwsTarget
-from ecr_sweeper.core.results import RunSummary
+from ecr_sweeper.core.results import OUTCOME_FAILED, OUTCOME_HELD, RunSummary
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.sweep import targets
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import sweeper_for
+from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper_cli import (
+    approve_cmd,
     demo_cmd,
     emulator_cmd,
     evaluate_cmd,
@@ -34,7 +36,8 @@ from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
 from ecr_sweeper_cli.options import add_target_options
 from ecr_sweeper_cli.progress import progress_display
 
-EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_HELD = 0, 1, 2, 3
+"""EXIT_HELD: the deletion guard held the sweep (or a repository of it): nothing deleted there."""
 SINGLE_TARGET = ""
 """The key of a single-target run's confirmed digests (results carry no target then)."""
 
@@ -47,6 +50,14 @@ def _seconds(value: str) -> float:
     if not 0 < seconds < 10**7:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0, e.g. 600")
     return seconds
+
+
+def deletion_count(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or int(value) > 10**9:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of images; expected a whole number from 0, e.g. 120"
+        )
+    return int(value)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ecr-sweeper",
         description="Delete untagged and outdated Amazon ECR images safely. "
         "Settings come from cdk.json, exactly as the deployed Lambda gets them.",
-        epilog="Exit codes: 0 success, 1 the run had failures, 2 bad input.",
+        epilog="Exit codes: 0 success, 1 the run had failures, 2 bad input, 3 the deletion guard "
+        "held the sweep (nothing deleted).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     plan_help = "show what a sweep would delete and why (always a dry run)"
@@ -105,12 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(sweep)
     _add_view_options(sweep)
     sweep.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    sweep.add_argument(
+        "--approve-deletions",
+        type=deletion_count,
+        metavar="N",
+        help="the deletions you expect: the sweep proceeds only if its plan deletes (or archives) "
+        "at most N, whatever guardMaxDeletionFraction and guardMaxDeletions say; else it holds "
+        "(exit 3)",
+    )
     sweep.set_defaults(func=run_sweep)
     evaluate_cmd.register(commands)
     policy_cmd.register(commands)
     emulator_cmd.register(commands)
     demo_cmd.register(commands)
     runs_cmd.register(commands)
+    approve_cmd.register(commands)
     settings_cmd.register(commands)
     return parser
 
@@ -137,6 +158,7 @@ def execute(
     dry_run: bool,
     approved: dict[str, dict[str, frozenset[str]]] | None = None,
     settings: Settings | None = None,
+    guard: RunGuard | None = None,
 ) -> RunSummary:
     """One run of the engine with the CLI's settings and AWS target(s).
 
@@ -163,6 +185,7 @@ def execute(
                 approved=approved,
                 max_concurrency=args.concurrency,
                 budget=budget,
+                guard=guard,
             )
         return sweeper_for(
             target.in_region(next(iter(settings.regions), None)),
@@ -172,7 +195,7 @@ def execute(
             approved=None if approved is None else approved.get(SINGLE_TARGET, {}),
             max_concurrency=args.concurrency,
             budget=budget,
-        ).run()
+        ).run(guard)
 
 
 RUN_LOGGER = "ecr_sweeper.run"
@@ -189,7 +212,21 @@ def report(
 
         price = (settings or Settings()).storage_price_per_gb_month
         render_summary(console_for_output(), summary, price_per_gb_month=price, details=details)
-    return EXIT_FAILURES if summary.failures else EXIT_OK
+    return exit_code(summary)
+
+
+def exit_code(summary: RunSummary) -> int:
+    return {OUTCOME_HELD: EXIT_HELD, OUTCOME_FAILED: EXIT_FAILURES}.get(summary.outcome, EXIT_OK)
+
+
+CLI_ADVICE = (
+    "check the plan (ecr-sweeper plan), then state the number you expect with --approve-deletions N"
+)
+
+
+def _guard(settings: Settings, expected: int | None) -> RunGuard:
+    """The CLI's deletion guard: the settings' limits, or the number a person stated."""
+    return RunGuard(settings, logging.getLogger(RUN_LOGGER), expected=expected, advice=CLI_ADVICE)
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -200,39 +237,41 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print(
-                "ecr-sweeper: refusing to delete without --yes: stdin is not a terminal",
-                file=sys.stderr,
-            )
-            return EXIT_BAD_INPUT
-        settings = run_settings(args)
-        preview = execute(args, dry_run=True, settings=settings)
-        report(preview, "table", settings, details=args.details)
-        count = preview.total("images_expired")
-        if count == 0:
-            print("Nothing to delete.", file=sys.stderr)
-            return EXIT_FAILURES if preview.failures else EXIT_OK
-        try:
-            answer = input(f"Delete {count} images? Type 'yes' to continue: ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() != "yes":
-            print("Nothing deleted.", file=sys.stderr)
-            return EXIT_OK
-        approved: dict[str, dict[str, frozenset[str]]] = {}
-        for result in preview.results:
-            if result.plan is not None:
-                approved.setdefault(result.target or SINGLE_TARGET, {})[result.repository] = (
-                    frozenset(
-                        d.image.digest for d in (*result.plan.expired, *result.plan.transitioned)
-                    )
-                )
-        summary = execute(args, dry_run=False, approved=approved, settings=settings)
-        return report(summary, args.output, settings, details=args.details)
+    """Guarded like the Lambda: with --yes by the settings' limits (or --approve-deletions); at
+    a terminal a person confirming the plan is the approval, for exactly what they saw."""
     settings = run_settings(args)
-    summary = execute(args, dry_run=False, settings=settings)
+    if args.yes:
+        guard = _guard(settings, args.approve_deletions)
+        summary = execute(args, dry_run=False, settings=settings, guard=guard)
+        return report(summary, args.output, settings, details=args.details)
+    if not sys.stdin.isatty():
+        print(
+            "ecr-sweeper: refusing to delete without --yes: stdin is not a terminal",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    preview = execute(args, dry_run=True, settings=settings)
+    report(preview, "table", settings, details=args.details)
+    count = preview.total("images_expired") + preview.total("images_to_archive")
+    if count == 0:
+        print("Nothing to delete.", file=sys.stderr)
+        return EXIT_FAILURES if preview.failures else EXIT_OK
+    try:
+        answer = input(f"Delete {count} images? Type 'yes' to continue: ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() != "yes":
+        print("Nothing deleted.", file=sys.stderr)
+        return EXIT_OK
+    approved: dict[str, dict[str, frozenset[str]]] = {}
+    for result in preview.results:
+        if result.plan is not None:
+            approved.setdefault(result.target or SINGLE_TARGET, {})[result.repository] = frozenset(
+                d.image.digest for d in (*result.plan.expired, *result.plan.transitioned)
+            )
+    expected = count if args.approve_deletions is None else args.approve_deletions
+    guard = _guard(settings, expected)
+    summary = execute(args, dry_run=False, approved=approved, settings=settings, guard=guard)
     return report(summary, args.output, settings, details=args.details)
 
 

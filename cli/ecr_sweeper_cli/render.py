@@ -125,7 +125,7 @@ def render_run(
     title: str | None = None,
 ) -> None:
     """The per-repository summary, the totals and the top repositories, from a run's JSON."""
-    dry_run = bool(data.get("dryRun"))
+    dry_run = deleted_nothing(data)
     repositories: Sequence[Mapping[str, Any]] = data.get("perRepository") or []
     busy = sorted(
         (r for r in repositories if not _has_nothing_to_do(r, dry_run)),
@@ -186,11 +186,38 @@ def _name(repository: Mapping[str, Any]) -> str:
     return f"{target} {repository['repository']}" if target else str(repository["repository"])
 
 
+def deleted_nothing(data: Mapping[str, Any]) -> bool:
+    """A dry run, or a live run the deletion guard held (it finished as a dry run)."""
+    guard = data.get("guard")
+    return bool(data.get("dryRun")) or (isinstance(guard, Mapping) and guard.get("held") is True)
+
+
+def held_text(data: Mapping[str, Any]) -> str | None:
+    """What the deletion guard held in a run's JSON, in words (None: it held nothing)."""
+    guard = data.get("guard")
+    if isinstance(guard, Mapping) and guard.get("held") is True:
+        top = ", ".join(
+            f"{entry.get('repository')} ({entry.get('wouldDelete')})"
+            for entry in guard.get("topRepositories") or []
+            if isinstance(entry, Mapping)
+        )
+        return f"{guard.get('reason')}; nothing was deleted" + (f". Most: {top}" if top else "")
+    held = [
+        str(r.get("repository"))
+        for r in data.get("perRepository") or []
+        if isinstance(r, Mapping) and r.get("status") == "held"
+    ]
+    if held:
+        return f"{len(held)} repositories whose plan grew were left alone: {', '.join(held)}"
+    return None
+
+
 def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: float) -> None:
-    dry_run = bool(data.get("dryRun"))
+    dry_run = deleted_nothing(data)
     size = int(data.get("bytesExpired" if dry_run else "bytesReclaimed", 0))
     count = int(data.get("imagesExpired" if dry_run else "imagesDeleted", 0))
-    mode = "[yellow]DRY RUN[/yellow] " if dry_run else ""
+    mode = "[yellow]DRY RUN[/yellow] " if data.get("dryRun") else ""
+    mode = "[red]HELD[/red] " if dry_run and not data.get("dryRun") else mode
     verb = "would delete" if dry_run else "deleted"
     saving = monthly_saving(size, price_per_gb_month)
     console.print(
@@ -213,6 +240,9 @@ def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: fl
             + escape(", ".join(unfinished))
             + "; the next run starts with them"
         )
+    held = held_text(data)
+    if held:
+        console.print("[red]held by the deletion guard:[/red] " + escape(held))
     if data.get("throttledCalls"):
         console.print(
             f"ECR throttled {data['throttledCalls']} calls (all retried); calls in flight went "

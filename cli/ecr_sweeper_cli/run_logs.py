@@ -26,8 +26,8 @@ class LogsError(Exception):
     """The log group or stack can't be read; the message says which and why."""
 
 
-def log_group_of_stack(target: AwsTarget, stack_name: str) -> str:
-    """The stack's LogGroupName output."""
+def stack_outputs(target: AwsTarget, stack_name: str) -> dict[str, str]:
+    """The stack's outputs, by key."""
     client = target.client("cloudformation")
     try:
         stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
@@ -36,13 +36,19 @@ def log_group_of_stack(target: AwsTarget, stack_name: str) -> str:
             f"--stack-name {stack_name}: {error.response['Error'].get('Message', error)}; "
             "pass the stack's name, or the log group with --log-group"
         ) from error
-    for output in stacks[0].get("Outputs", []) if stacks else []:
-        if output.get("OutputKey") == LOG_GROUP_OUTPUT:
-            return str(output["OutputValue"])
-    raise LogsError(
-        f"--stack-name {stack_name}: the stack has no {LOG_GROUP_OUTPUT} output; "
-        "pass the log group with --log-group"
-    )
+    outputs = stacks[0].get("Outputs", []) if stacks else []
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
+
+
+def log_group_of_stack(target: AwsTarget, stack_name: str) -> str:
+    """The stack's LogGroupName output."""
+    group = stack_outputs(target, stack_name).get(LOG_GROUP_OUTPUT)
+    if group is None:
+        raise LogsError(
+            f"--stack-name {stack_name}: the stack has no {LOG_GROUP_OUTPUT} output; "
+            "pass the log group with --log-group"
+        )
+    return group
 
 
 def _filter_pattern(event: str, run_id: str | None) -> str:

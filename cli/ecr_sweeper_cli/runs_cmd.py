@@ -142,6 +142,14 @@ def _duration_text(seconds: Any) -> str:
     return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
 
 
+def _mode(record: dict[str, Any]) -> str:
+    """dry run, live, or held: a live run the deletion guard held (it deleted nothing)."""
+    guard = record.get("guard")
+    if isinstance(guard, dict) and guard.get("held") is True:
+        return "held"
+    return "dry run" if record.get("dryRun") else "live"
+
+
 def _unfinished(record: dict[str, Any]) -> list[str]:
     value = record.get(REPOSITORIES_UNFINISHED) or []
     return [str(name) for name in value] if isinstance(value, list) else []
@@ -170,7 +178,7 @@ def run_list(args: argparse.Namespace) -> int:
         )
     table.add_column("unfinished repositories", overflow="fold")
     for record in summaries:
-        dry = bool(record.get("dryRun"))
+        dry = bool(record.get("dryRun")) or _mode(record) == "held"
         deleted = record.get("imagesExpired" if dry else "imagesDeleted", 0)
         size = record.get("bytesExpired" if dry else "bytesReclaimed", 0) or 0
         unfinished = _unfinished(record)
@@ -178,7 +186,7 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_row(
             _when(record),
             Text(str(record.get("runId", ""))),
-            "dry run" if dry else "live",
+            _mode(record),
             f"({deleted} would)" if dry else str(deleted),
             f"({size / BYTES_PER_GB:.2f})" if dry else f"{size / BYTES_PER_GB:.2f}",
             Text(str(failures), style="red" if failures else ""),
@@ -222,7 +230,7 @@ def run_show(args: argparse.Namespace) -> int:
     console = console_for_output()
     if args.details:
         _image_table(console, images)
-    mode = "dry run" if summary.get("dryRun") else "live run"
+    mode = {"live": "live run", "held": "held by the deletion guard"}.get(_mode(summary), "dry run")
     took = _duration_text(summary.get("durationSeconds"))
     title = f"Run {args.run_id} ({mode}, {_when(summary)}, {took})"
     render_run(console, summary, price_per_gb_month=price, title=title)

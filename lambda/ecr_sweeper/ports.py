@@ -4,6 +4,7 @@
 engine sweeps through it and never names botocore. Errors cross it as `RegistryError` (with the
 AWS error code) or `RepositoryGone`, so one repository's trouble is a value the engine can
 report. `Cursor` keeps where the last run's time budget ran out (`aws.ssm` implements it);
+`ApprovalStore` keeps a person's approval of a run the deletion guard held (`aws.ssm` too);
 `EventLogger` is what the sweep logs through (stdlib logging and Powertools' Logger both fit).
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ecr_sweeper.core.guard import Approval
 from ecr_sweeper.core.model import Image
 from ecr_sweeper.core.results import DeleteFailure
 
@@ -129,3 +131,16 @@ class Cursor(Protocol):
     def load(self) -> str | None: ...
 
     def save(self, resume_from: str | None) -> None: ...
+
+
+class ApprovalStore(Protocol):
+    """Where a person's approval of a held run is kept (`aws.ssm` keeps it in the stack's state
+    parameter): read by the next live run, which records there that it used it."""
+
+    def load(self) -> Approval | None:
+        """The approval on record (used or not), or None if there is none or it can't be read."""
+        ...
+
+    def save(self, approval: Approval) -> bool:
+        """Record the approval (replacing any other); False if it could not be written."""
+        ...

@@ -19,6 +19,7 @@ from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Cursor
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import RegistrySweep, Sweeper
+from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import images_in_use
 from local_ecr import LocalEcr
 from local_ecr.manifests import Built, ManifestFactory
@@ -86,8 +87,14 @@ def sweeper(
     return RegistrySweep(engine, cursor)
 
 
-def sweep(local_ecr: LocalEcr, settings: Settings | None = None, **kwargs: Any) -> RunSummary:
-    return sweeper(local_ecr, settings, **kwargs).run()
+def sweep(
+    local_ecr: LocalEcr,
+    settings: Settings | None = None,
+    *,
+    guard: RunGuard | None = None,
+    **kwargs: Any,
+) -> RunSummary:
+    return sweeper(local_ecr, settings, **kwargs).run(guard)
 
 
 CI_TAGS = ("main", "latest", "v1.2.{n}", "sha-{h}", "pr-{n}")

@@ -4,6 +4,7 @@ stayed, and a second run converges to the fault-free end state."""
 
 from __future__ import annotations
 
+import logging
 import random
 
 from helpers.sweep import push, remaining, sweep
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecr_sweeper.core.settings import Settings
+from ecr_sweeper.sweep.guard import RunGuard
 from local_ecr import LocalEcr
 from local_ecr.manifests import SPDX_JSON, ManifestFactory, cosign_tag
 
@@ -81,7 +83,16 @@ def test_faults_never_delete_more_and_a_second_run_converges(
     local_ecr: LocalEcr, seed: int, whole_image: bool
 ) -> None:
     before = fresh(local_ecr, seed)
-    clean = sweep(local_ecr, KEEP_TWO)
+    log = logging.getLogger("test.fault")
+    clean = sweep(local_ecr, KEEP_TWO, guard=RunGuard(KEEP_TWO, log))
+    assert clean.guard is not None
+    expected = clean.guard.would_delete
+    if clean.held:  # the default guard held it: nothing went; approve exactly what it planned
+        assert state(local_ecr) == before
+        clean = sweep(local_ecr, KEEP_TWO, guard=RunGuard(KEEP_TWO, log, expected=expected))
+    # every later run is guarded by the number the clean run planned, as an approval is
+    guard = RunGuard(KEEP_TWO, log, expected=expected)
+    assert not clean.held
     clean_left = state(local_ecr)
     clean_deleted = {name: before[name] - clean_left[name] for name in before}
     assert clean.failures == 0
@@ -93,7 +104,8 @@ def test_faults_never_delete_more_and_a_second_run_converges(
         local_ecr.faults.error(500, rate=0.05),
         local_ecr.faults.lose_response(rate=0.03),
     ]
-    faulty = sweep(local_ecr, KEEP_TWO, max_concurrency=4)
+    faulty = sweep(local_ecr, KEEP_TWO, max_concurrency=4, guard=guard)
+    assert not faulty.held, "faults only ever plan fewer deletions"
     assert sum(rule.fired for rule in rules) > 0, "the faults really fired"
     local_ecr.faults.clear()  # the test's own reads go without faults
     faulty_left = state(local_ecr)
@@ -106,6 +118,6 @@ def test_faults_never_delete_more_and_a_second_run_converges(
             digest = failure.image_id.get("imageDigest")
             assert digest in faulty_left[result.repository], "a failure names what stayed"
 
-    again = sweep(local_ecr, KEEP_TWO)
+    again = sweep(local_ecr, KEEP_TWO, guard=guard)
     assert state(local_ecr) == clean_left, "a second run converges to the fault-free end"
     assert again.failures == 0

@@ -80,7 +80,8 @@ def test_settings_overrides_and_failures_set_the_exit_code(local_ecr: LocalEcr) 
     push(local_ecr, "web", make.image(compact=True), None, 5)
     # A 400 that botocore does not retry: the CLI's backoff would really sleep.
     local_ecr.faults.throttle("BatchDeleteImage", code="AccessDeniedException")
-    failed = run_cli("sweep", *target(local_ecr), "--yes", "--output", "json")
+    unguarded = ("-c", "guardMaxDeletionFraction=1")  # the one image is all the registry holds
+    failed = run_cli("sweep", *target(local_ecr), "--yes", "--output", "json", *unguarded)
     assert failed.returncode == 1
     assert json.loads(failed.stdout)["failures"] == 1
     local_ecr.faults.clear()
@@ -214,5 +215,8 @@ def test_concurrency_and_time_budget_flags(local_ecr: LocalEcr) -> None:
     assert summary["repositoriesUnfinished"] == ["api", "web"] and summary["imagesDeleted"] == 0
     table = run_cli("sweep", *target(local_ecr), "--yes", "--time-budget", "0.000001")
     assert "unfinished (time budget ran out): api, web" in table.stdout
-    done = run_cli("sweep", *target(local_ecr), "--yes", "--concurrency", "2", "--output", "json")
+    done = run_cli(
+        "sweep", *target(local_ecr), "--yes", "--concurrency", "2", "--output", "json",
+        "-c", "guardMaxDeletionFraction=1",
+    )  # fmt: skip
     assert done.returncode == 0 and json.loads(done.stdout)["imagesDeleted"] == 2

@@ -25,7 +25,12 @@ from local_ecr.manifests import ManifestFactory
 
 MEMBER = "111111111111"
 OTHER_MEMBER = "222222222222"
-SETTINGS = {"keep_tagged_images": 2, "protect_lambda_images": False}
+SETTINGS = {
+    "keep_tagged_images": 2,
+    "protect_lambda_images": False,
+    "guard_max_deletion_fraction": 1.0,
+}
+"""These registries lose 60% of their images: the deletion guard's share check is off."""
 
 
 def seed(
@@ -137,6 +142,7 @@ def test_the_cli_plans_every_region_and_shows_the_target_in_every_row(
     seed(local_ecr, monkeypatch, "api", region="eu-west-1")
     common = ["--endpoint-url", local_ecr.endpoint_url, "--region", "us-east-1"]
     regions = ["-c", 'regions=["us-east-1","eu-west-1"]', "-c", "keepTaggedImages=2"]
+    regions += ["-c", "guardMaxDeletionFraction=1"]
     assert main(["plan", *common, *regions, "--output", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert [

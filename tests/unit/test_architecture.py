@@ -145,9 +145,16 @@ def test_only_the_aws_layer_imports_boto3() -> None:
 
 
 CLI_PACKAGE = ROOT / "cli" / "ecr_sweeper_cli"
-CLI_SERVICE_MODULES = {"logs": "run_logs", "cloudformation": "run_logs"}
-"""The CLI's own AWS calls (reading what the deployed function logged); ECR and the rest go
-through the Lambda package's adapters."""
+CLI_SERVICE_MODULES = {
+    "logs": "run_logs",
+    "cloudformation": "run_logs",
+    "ssm": "approve_cmd",
+    "lambda": "approve_cmd",
+    "stepfunctions": "approve_cmd",
+}
+"""The CLI's own AWS calls (reading what the deployed function logged; approving a held run and
+starting the next one); ECR and the rest go through the Lambda package's adapters (the
+approval's SSM client goes to aws.ssm)."""
 
 
 def _clients_built(path: Path) -> set[str]:

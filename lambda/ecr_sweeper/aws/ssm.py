@@ -1,11 +1,15 @@
-"""The one module that talks to SSM Parameter Store: the run cursor and parameter documents.
+"""The one module that talks to SSM Parameter Store: the stack's state parameter (the run
+cursor and the deletion guard's approval) and parameter documents.
 
-The cursor is a small String parameter the stack creates: `{"resumeFrom": "<repository>"}` when
-the last live run's time budget ran out, `{}` otherwise. A run over several registries (settings
-`regions`, `accounts`) keeps one per registry instead, and the registry to start with:
-`{"resumeTarget": "<target>", "targets": {"<target>": "<repository>"}}`. It is read at the start
-of a run and written only when it changes. Trouble with it never stops a sweep: the run then
-starts at the first repository (and the first registry), and says so.
+The state parameter is a small String parameter the stack creates, holding one JSON object. Each
+writer owns some top-level keys, and every write reads the document first and keeps the keys it
+does not own. The cursor owns `resumeFrom` (`{"resumeFrom": "<repository>"}` when the last live
+run's time budget ran out), or, for a run over several registries (settings `regions`,
+`accounts`), `resumeTarget` and `targets` (`{"<target>": "<repository>"}`). It is read at the
+start of a run and written only when it changes. Trouble with it never stops a sweep: the run
+then starts at the first repository (and the first registry), and says so. The approval of a
+held run (`ecr-sweeper approve`) owns `approval` (core.guard.Approval); trouble with it makes
+the run hold (it is never used unread or unrecorded).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.guard import Approval
 
 STATE_PARAMETER_VARIABLE = "SWEEPER_STATE_PARAMETER"
 """The Lambda environment variable naming the cursor's parameter."""
@@ -23,6 +28,9 @@ STATE_PARAMETER_VARIABLE = "SWEEPER_STATE_PARAMETER"
 RESUME_FROM = "resumeFrom"
 RESUME_TARGET = "resumeTarget"
 TARGETS = "targets"
+APPROVAL = "approval"
+CURSOR_KEYS = frozenset({RESUME_FROM, RESUME_TARGET, TARGETS})
+"""The keys the cursor owns; a cursor write keeps every other key of the document."""
 
 
 def read_parameter(client: Any, name: str) -> str:
@@ -58,10 +66,29 @@ def _read_cursor(client: Any, name: str, logger: Any) -> Any:
         return None
 
 
-def _write_cursor(client: Any, name: str, logger: Any, document: dict[str, Any]) -> bool:
-    """Write the cursor document; False, said in the log, if it can't be written."""
+def write_state(client: Any, name: str, owned: frozenset[str], values: dict[str, Any]) -> None:
+    """Replace the keys `owned` of the state document with `values` (a subset of them), keeping
+    every other key as it is now. A document that can't be read as an object is started afresh.
+    Raises ClientError/BotoCoreError."""
     try:
-        client.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
+        current = json.loads(read_parameter(client, name))
+    except (KeyError, ValueError):
+        current = {}
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
+        current = {}
+    document = (
+        {k: v for k, v in current.items() if k not in owned} if isinstance(current, dict) else {}
+    )
+    document.update(values)
+    client.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
+
+
+def _write_cursor(client: Any, name: str, logger: Any, document: dict[str, Any]) -> bool:
+    """Write the cursor's keys; False, said in the log, if they can't be written."""
+    try:
+        write_state(client, name, CURSOR_KEYS, document)
     except (ClientError, BotoCoreError) as error:
         _unavailable(logger, f"can't write the cursor {name}: {error}")
         return False
@@ -146,3 +173,47 @@ class TargetCursor:
 
     def save(self, resume_from: str | None) -> None:
         self._cursors.record(self._label, resume_from)
+
+
+class ParameterApprovals:
+    """The approval of a held run, under "approval" in the state parameter (ports.ApprovalStore)."""
+
+    def __init__(self, client: Any, name: str, logger: Any | None = None) -> None:
+        self._client = client
+        self._name = name
+        self._log = logger
+        self.problem: str | None = None
+        """Why the last load or save failed, if it did."""
+
+    def load(self) -> Approval | None:
+        try:
+            document = json.loads(read_parameter(self._client, self._name))
+        except (ClientError, BotoCoreError, KeyError, ValueError) as error:
+            self._unavailable(f"can't read the approval in {self._name}: {error}")
+            return None
+        found = document.get(APPROVAL) if isinstance(document, dict) else None
+        if found is None:
+            return None
+        try:
+            return Approval.from_dict(found)
+        except ValueError as error:
+            self._unavailable(f"the approval in {self._name} is not usable: {error}")
+            return None
+
+    def save(self, approval: Approval) -> bool:
+        try:
+            write_state(
+                self._client, self._name, frozenset({APPROVAL}), {APPROVAL: approval.to_dict()}
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._unavailable(f"can't write the approval to {self._name}: {error}")
+            return False
+        return True
+
+    def _unavailable(self, reason: str) -> None:
+        self.problem = reason
+        if self._log is not None:
+            self._log.warning(
+                f"{reason}; a run the guard holds stays held",
+                extra={ev.EVENT: ev.APPROVAL_UNAVAILABLE, ev.REASON: reason},
+            )

@@ -26,6 +26,7 @@ REPOSITORY_SUMMARY = "repository.summary"
 REPOSITORY_SKIPPED = "repository.skipped"
 REPOSITORY_FAILED = "repository.failed"
 REPOSITORY_UNFINISHED = "repository.unfinished"
+REPOSITORY_HELD = "repository.held"
 RUN_STARTED = "run.started"
 RUN_SUMMARY = "run.summary"
 CURSOR_UNAVAILABLE = "cursor.unavailable"
@@ -36,6 +37,11 @@ OVERRIDE_IGNORED = "override.ignored"
 """A repository tag that would have loosened the settings, ignored (see core.overrides)."""
 TARGET_FAILED = "target.failed"
 """A region or account that could not be swept at all (its role could not be assumed, ...)."""
+GUARD_HELD = "guard.held"
+"""The deletion guard held a live run: it deleted nothing and waits for an approval."""
+GUARD_APPROVAL_USED = "guard.approvalUsed"
+APPROVAL_UNAVAILABLE = "approval.unavailable"
+"""The approval on record could not be read or recorded as used (the run then holds)."""
 
 # Fields of the audit and summary records (camelCase, as in the run summary JSON).
 RUN_ID = "runId"
@@ -56,6 +62,8 @@ REPOSITORIES_SELECTED = "repositoriesSelected"
 POLICY_CHANGE = "change"
 PREVIOUS_POLICY_SHA256 = "previousPolicySha256"
 TARGET = "target"
+WOULD_DELETE = "wouldDelete"
+IMAGES_SCANNED = "imagesScanned"
 
 
 def json_message(message: Any) -> Any:

@@ -38,6 +38,8 @@ RUN_DURATION_SECONDS = "RunDurationSeconds"
 RUN_COMPLETED = "RunCompleted"
 LIFECYCLE_POLICIES_CHANGED = "LifecyclePoliciesChanged"
 """Repositories whose native lifecycle policy the run created or updated (nativeLifecyclePolicy)."""
+GUARD_HELD = "GuardHeld"
+"""1 when the deletion guard held the live run (or a repository of it), else 0 (core.guard)."""
 
 KEPT_BY_PROTECTION: dict[Protection, str] = {
     Protection.PROTECTED_TAG: "KeptProtectedTag",
@@ -67,5 +69,6 @@ ALL_METRICS: tuple[str, ...] = (
     RUN_DURATION_SECONDS,
     RUN_COMPLETED,
     LIFECYCLE_POLICIES_CHANGED,
+    GUARD_HELD,
     *KEPT_BY_PROTECTION.values(),
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ecr_sweeper.core.guard import GuardDecision
 from ecr_sweeper.core.model import Decision, RepositoryPlan
 
 SWEPT = "swept"
@@ -16,6 +17,10 @@ FAILED = "failed"
 UNFINISHED = "unfinished"
 """The time budget ran out before the repository was started or finished; the next run starts
 with it."""
+HELD = "held"
+OUTCOME_SUCCEEDED, OUTCOME_FAILED, OUTCOME_HELD = "succeeded", "failed", "held"
+"""Nothing was deleted in the repository because its plan deleted more than the run's plan had
+counted for it (the fan-out's deleting child re-checks each repository; see core.guard)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,25 @@ class RunSummary:
     """The fewest ECR calls in flight the limiter came down to under throttling."""
     resumed_from: str | None = None
     """Where the previous run's time budget ran out; this run started there."""
+    guard: GuardDecision | None = None
+    """The deletion guard's decision over the run's plan (live runs only)."""
+
+    @property
+    def held(self) -> bool:
+        """The guard held the run, or a repository whose plan grew: nothing deleted there."""
+        return (self.guard is not None and self.guard.held) or bool(self.held_repositories)
+
+    @property
+    def outcome(self) -> str:
+        """held (the guard held the run or a repository: nothing deleted there), failed (it had
+        failures) or succeeded: the function's result and the CLI's exit code tell them apart."""
+        if self.held:
+            return OUTCOME_HELD
+        return OUTCOME_FAILED if self.failures else OUTCOME_SUCCEEDED
+
+    @property
+    def held_repositories(self) -> list[str]:
+        return [result.repository for result in self.results if result.status == HELD]
 
     def total(self, name: str) -> int:
         return sum(int(getattr(result, name)) for result in self.results)
@@ -154,6 +178,7 @@ class RunSummary:
     def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
         return {
             "runId": self.run_id,
+            "outcome": self.outcome,
             "dryRun": self.dry_run,
             "startedAt": self.started_at.isoformat(),
             "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
@@ -178,6 +203,8 @@ class RunSummary:
             "throttledCalls": self.throttled_calls,
             "lowestConcurrency": self.lowest_concurrency,
             "keptByProtection": dict(sorted(self.kept_by_protection.items())),
+            "held": self.held,
+            "guard": self.guard.to_dict() if self.guard else None,
             "perRepository": [r.to_dict(include_decisions=include_decisions) for r in self.results],
         }
 

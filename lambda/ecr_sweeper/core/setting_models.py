@@ -17,9 +17,11 @@ from ecr_sweeper.core.setting_types import (
     Accounts,
     ArchiveRetentionDays,
     Boolean,
+    DeletionCount,
     Email,
     ExcludedRepositories,
     ExpiredImageAction,
+    Fraction,
     IncludedRepositories,
     KmsKeyArn,
     Location,
@@ -255,6 +257,16 @@ class RunOptions:
         ge=1,
         le=FAN_OUT_BATCH_SIZE_LIMIT,
         description="repositories per child execution of the fan-out",
+    )
+    guard_max_deletion_fraction: Fraction = Field(
+        default=0.5,
+        description="a live run that would delete more than this share of the images it scanned "
+        "holds and deletes nothing until approved (1: no share check)",
+    )
+    guard_max_deletions: DeletionCount = Field(
+        default=None,
+        description="a live run that would delete more images than this holds (null: no count "
+        "check)",
     )
 
 

@@ -321,6 +321,19 @@ Price = Annotated[
     BeforeValidator(_price),
     Accepts("a price in USD per GB-month, greater than 0 and at most 100, e.g. 0.10"),
 ]
+Fraction = Annotated[
+    float,
+    Field(ge=0, le=1, allow_inf_nan=False),
+    Strict(),
+    BeforeValidator(_price),
+    Accepts("a fraction from 0 to 1, e.g. 0.5 (1 turns the check off)"),
+]
+DeletionCount = Annotated[
+    Annotated[int, Field(ge=0, le=1_000_000_000), Strict(), BeforeValidator(_whole)] | None,
+    BeforeValidator(_blank_is_none),
+    Accepts("a whole number from 0 to 1000000000, or null"),
+]
+"""Optional, like ArchiveRetentionDays: `-c guardMaxDeletions=null` (or empty) is None."""
 LogRetention = Annotated[
     Literal[LOG_RETENTION_DAYS],  # type: ignore[valid-type]
     BeforeValidator(_whole),

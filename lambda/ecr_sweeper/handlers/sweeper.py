@@ -10,12 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_sweeper.aws import sdk_check
 from ecr_sweeper.aws.clients import AwsTarget
-from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
+from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE, ParameterApprovals
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
 from ecr_sweeper.handlers.telemetry import publish_run_metrics, publish_target_metrics
 from ecr_sweeper.sweep import budget, targets
 from ecr_sweeper.sweep.engine import sweeper_for
+from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import extra_references
 
 logger = Logger(json_deserializer=ev.json_message)
@@ -101,6 +102,14 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         logger.error(sdk_problem, extra={ev.EVENT: ev.SDK_UNSUPPORTED, ev.REASON: sdk_problem})
     run_budget = budget.for_lambda(context.get_remaining_time_in_millis())
     own = AwsTarget(bucket_owner=own_account(context))
+    state_parameter = os.environ.get(STATE_PARAMETER_VARIABLE)
+    guard = RunGuard(
+        settings,
+        logger,
+        approvals=ParameterApprovals(own.client("ssm"), state_parameter, logger)
+        if state_parameter
+        else None,
+    )
     if targets.is_multi_target(settings):
         summary = targets.sweep_targets(
             own,
@@ -112,7 +121,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             budget=run_budget,
             partition=context.invoked_function_arn.split(":")[1],
             uncertain=sdk_problem,
-            cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
+            cursor_parameter=state_parameter,
+            guard=guard,
         )
     else:
         sweeper = sweeper_for(
@@ -123,11 +133,11 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             tracer=tracer,
             run_id=context.aws_request_id,
             budget=run_budget,
-            cursor_parameter=os.environ.get(STATE_PARAMETER_VARIABLE),
+            cursor_parameter=state_parameter,
             uncertain=sdk_problem,
             references=extra_references(settings, own.client),  # in the deployment's region
         )
-        summary = sweeper.run()
+        summary = sweeper.run(guard)
     publish_run_metrics(metrics, summary)
     publish_target_metrics(summary)
     result = summary.to_dict()

@@ -40,6 +40,7 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
             count,
             sum(1 for r in summary.results if r.policy_change in ("create", "update")),
         ),
+        (names.GUARD_HELD, count, 1 if summary.held else 0),
     ]
     kept = summary.kept_by_protection
     values.extend(

@@ -29,6 +29,13 @@ class TimeBudget:
     def exhausted(self) -> bool:
         return self._deadline is not None and self._clock() >= self._deadline
 
+    def portion(self, share: float) -> TimeBudget:
+        """A budget that runs out after `share` of the time this one has left."""
+        if self._deadline is None:
+            return TimeBudget(None, clock=self._clock)
+        left = max(0.0, self._deadline - self._clock())
+        return TimeBudget(left * share, clock=self._clock)
+
 
 def for_lambda(remaining_millis: int) -> TimeBudget:
     """The budget of an invocation with this much time left before Lambda stops it."""

@@ -1,11 +1,12 @@
-"""Runs a sweep: learns the images in use, then sweeps the repositories it is handed in a
-bounded worker pool within the time budget, and sums it all up.
+"""Runs a sweep: learns the images in use, plans every repository it is handed, lets the
+deletion guard judge the run's total, then acts on each plan, in a bounded worker pool within
+the time budget, and sums it all up.
 
-Each repository is one `repository.sweep_repository` unit; one repository's error never stops
-the others. Results come back in repository order, whichever finished first. `RegistrySweep`
-is one registry's run: it chooses the repositories (`selection`), hands them to the `Sweeper`,
-and keeps the cursor, so that when the budget runs out the next run starts with the
-repositories not finished.
+Each repository is planned by `repository.plan_repository` and acted on by `repository.act_on`;
+one repository's error never stops the others. Results come back in repository order, whichever
+finished first. `RegistrySweep` is one registry's run: it chooses the repositories
+(`selection`), hands them to the `Sweeper`, and keeps the cursor, so that when the budget runs
+out the next run starts with the repositories not finished.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,10 +27,13 @@ from ecr_sweeper.aws.ecr import EcrRegistry
 from ecr_sweeper.aws.limiter import AdaptiveLimiter
 from ecr_sweeper.aws.ssm import ParameterCursor
 from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.guard import GuardDecision
 from ecr_sweeper.core.references import InUse, Usage
 from ecr_sweeper.core.results import (
     FAILED,
+    HELD,
     SKIPPED,
+    SWEPT,
     UNFINISHED,
     RepositoryResult,
     RunSummary,
@@ -38,8 +42,9 @@ from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Cursor, EventLogger, Registry, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.context import RunContext
+from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import References, images_in_use, learn_usage
-from ecr_sweeper.sweep.repository import sweep_repository
+from ecr_sweeper.sweep.repository import PlannedRepository, act_on, plan_repository
 from ecr_sweeper.sweep.selection import first_unfinished, resume_order, selected_repositories
 
 _T = TypeVar("_T")
@@ -80,6 +85,28 @@ class _FewerCollections:
 
 
 _fewer_collections = _FewerCollections()
+
+
+PLANNING_SHARE = 0.5
+"""A live run plans within this share of its time budget, so that time is left to delete what it
+planned (planning and deleting each list the repository; deleting adds a listing per wave).
+Repositories it could not plan in time are left unfinished, and the next run starts with them."""
+
+
+@dataclass
+class PlannedRun:
+    """Every repository of one run, planned, with the context the run acts in."""
+
+    context: RunContext
+    repositories: list[PlannedRepository]
+
+    def counts(self) -> list[tuple[str, int]]:
+        """(repository, images its plan deletes or archives), as the guard counts them."""
+        return [(p.result.repository, p.would_delete) for p in self.repositories]
+
+    @property
+    def scanned(self) -> int:
+        return sum(p.result.images_scanned for p in self.repositories)
 
 
 def _writes_info(logger: EventLogger) -> bool:
@@ -129,23 +156,74 @@ class Sweeper:
         )
 
     def run(
-        self, repositories: Sequence[Repository], *, resumed_from: str | None = None
+        self,
+        repositories: Sequence[Repository],
+        *,
+        resumed_from: str | None = None,
+        guard: RunGuard | None = None,
     ) -> RunSummary:
         """Sweep these repositories in this order (`resumed_from`: the one the cursor started
-        at); the summary holds one result per repository, in name order."""
+        at); the summary holds one result per repository, in name order. A live run with a
+        `guard` plans every repository first and acts only if the guard lets it."""
+        planned = self.plan(repositories, resumed_from=resumed_from)
+        return self.act(planned, self.judge(guard, [planned]))
+
+    def judge(self, guard: RunGuard | None, runs: Sequence[PlannedRun]) -> GuardDecision | None:
+        """The guard's decision over these planned runs (None: a dry run, or no guard)."""
+        if guard is None or self.summary.dry_run:
+            return None
+        return guard.decide(
+            self.summary.run_id,
+            [count for run in runs for count in run.counts()],
+            sum(run.scanned for run in runs),
+        )
+
+    def plan(
+        self,
+        repositories: Sequence[Repository],
+        *,
+        resumed_from: str | None = None,
+        budget: TimeBudget | None = None,
+    ) -> PlannedRun:
+        """Plan every repository (writing nothing) within `budget`, by default PLANNING_SHARE of
+        a live run's budget so that time is left to act; those not reached are left unfinished."""
         self.summary.resumed_from = resumed_from
-        with _fewer_collections():
-            self.log.info(
-                f"sweeping {len(repositories)} repositories with {self._workers} workers"
-                + (f", starting at {resumed_from}" if resumed_from else ""),
-                extra={
-                    ev.EVENT: ev.RUN_STARTED,
-                    ev.REPOSITORIES_SELECTED: len(repositories),
-                    ev.RUN_ID: self.summary.run_id,
-                },
-            )
-            results = self._sweep_all(repositories)
-            self.summary.results = sorted(results, key=lambda r: r.repository)
+        self.log.info(
+            f"sweeping {len(repositories)} repositories with {self._workers} workers"
+            + (f", starting at {resumed_from}" if resumed_from else ""),
+            extra={
+                ev.EVENT: ev.RUN_STARTED,
+                ev.REPOSITORIES_SELECTED: len(repositories),
+                ev.RUN_ID: self.summary.run_id,
+            },
+        )
+        if budget is None:
+            dry = self.summary.dry_run
+            budget = self._budget if dry else self._budget.portion(PLANNING_SHARE)
+        with (
+            _fewer_collections(),
+            ThreadPoolExecutor(1, thread_name_prefix="in-use") as in_use,
+            self._pools(),
+        ):
+            usage = in_use.submit(self._in_trace(self._load_usage))
+            context = self._context(usage.result)
+            work = self._in_trace(self._plan_one)
+            futures = [self._repositories.submit(work, context, r, budget) for r in repositories]
+            planned = [future.result() for future in futures]
+        return PlannedRun(context, planned)
+
+    def act(self, planned: PlannedRun, guard: GuardDecision | None = None) -> RunSummary:
+        """Act on every planned repository; a run the guard held acts as a dry run (its audit
+        records say what it would have deleted) and deletes nothing anywhere."""
+        self.summary.guard = guard
+        context = planned.context
+        if guard is not None and guard.held:
+            context = replace(context, dry_run=True)
+        with _fewer_collections(), self._pools():
+            work = self._in_trace(self._act_one)
+            futures = [self._repositories.submit(work, context, r) for r in planned.repositories]
+            results = [future.result() for future in futures]
+        self.summary.results = sorted(results, key=lambda r: r.repository)
         return self._finished()
 
     def not_run(self, failure: RepositoryResult) -> RunSummary:
@@ -181,38 +259,47 @@ class Sweeper:
             audited=_writes_info(self.log),
         )
 
-    def _sweep_all(self, ordered: Sequence[Repository]) -> list[RepositoryResult]:
-        """One unit per repository in the pool; delete batches go to a pool of their own, so a
-        repository waiting on its batches never holds up the workers that run them. The images
-        in use are learned on a thread of their own meanwhile: a unit lists its repository
-        first and waits for them only to plan."""
+    @contextlib.contextmanager
+    def _pools(self) -> Iterator[None]:
+        """One unit per repository in the repository pool; delete batches go to a pool of their
+        own, so a repository waiting on its batches never holds up the workers that run them.
+        While planning, the images in use are learned on a thread of their own meanwhile: a
+        unit lists its repository first and waits for them only to plan."""
         with (
-            ThreadPoolExecutor(1, thread_name_prefix="in-use") as in_use,
             ThreadPoolExecutor(self._workers, thread_name_prefix="repository") as repositories,
             ThreadPoolExecutor(self._workers, thread_name_prefix="delete") as batches,
         ):
+            self._repositories = repositories
             self._batches = batches
-            usage = in_use.submit(self._in_trace(self._load_usage))
-            context = self._context(usage.result)
-            sweep = self._in_trace(self._sweep_one)
-            futures = [repositories.submit(sweep, context, repo) for repo in ordered]
-            return [future.result() for future in futures]
+            yield
 
     def _parallel(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
         if len(items) <= 1:
             return [work(item) for item in items]
         return list(self._batches.map(self._in_trace(work), items))
 
-    def _sweep_one(self, context: RunContext, repository: Repository) -> RepositoryResult:
-        if self._budget.exhausted():
-            result = RepositoryResult(
-                repository.name,
-                status=UNFINISHED,
-                reason="the time budget ran out before it started",
+    def _plan_one(
+        self, context: RunContext, repository: Repository, budget: TimeBudget
+    ) -> PlannedRepository:
+        if budget.exhausted():
+            return PlannedRepository(
+                repository,
+                RepositoryResult(
+                    repository.name,
+                    status=UNFINISHED,
+                    reason="the time budget ran out before it started",
+                ),
             )
+        return plan_repository(context, repository)
+
+    def _act_one(self, context: RunContext, planned: PlannedRepository) -> RepositoryResult:
+        if planned.result.status == SWEPT and self._budget.exhausted():
+            result = planned.result
+            result.status = UNFINISHED
+            result.reason = "the time budget ran out before its deletes started"
         else:
-            with self._subsegment(repository.name) as annotate:
-                result = sweep_repository(context, repository)
+            with self._subsegment(planned.repository.name) as annotate:
+                result = act_on(context, planned)
                 annotate(result)
         self._log_repository(result)
         return result
@@ -220,13 +307,11 @@ class Sweeper:
     def _log_repository(self, result: RepositoryResult) -> None:
         record = {ev.EVENT: ev.REPOSITORY_SUMMARY, ev.RUN_ID: self.summary.run_id}
         record.update(result.to_dict())
-        if result.status in (SKIPPED, UNFINISHED):
+        if result.status in (SKIPPED, UNFINISHED, HELD):
             self.log.warning(
                 f"repository {result.repository} {result.status}: {result.reason}",
                 extra={
-                    ev.EVENT: ev.REPOSITORY_SKIPPED
-                    if result.status == SKIPPED
-                    else ev.REPOSITORY_UNFINISHED,
+                    ev.EVENT: _WARNING_EVENTS[result.status],
                     ev.REPOSITORY: result.repository,
                 },
             )
@@ -279,16 +364,41 @@ class Sweeper:
             yield annotate
 
 
+_WARNING_EVENTS = {
+    SKIPPED: ev.REPOSITORY_SKIPPED,
+    UNFINISHED: ev.REPOSITORY_UNFINISHED,
+    HELD: ev.REPOSITORY_HELD,
+}
+
+
+@dataclass
+class RegistryPlan:
+    """One registry's run after planning: its repositories in the run's order, or why none
+    could be listed."""
+
+    run: PlannedRun | None
+    ordered: list[Repository]
+    resumed_from: str | None
+    failure: RepositoryResult | None = None
+
+
 @dataclass(frozen=True)
 class RegistrySweep:
     """One registry's run: the repositories the settings select, in name order from where the
     last live run's budget ran out (the cursor), swept by `sweeper`; the cursor then keeps
-    where this run ran out. A registry that can't be listed is one failed result, "*"."""
+    where this run ran out (a run the guard held leaves it). A registry that can't be listed is
+    one failed result, "*"."""
 
     sweeper: Sweeper
     cursor: Cursor | None = None
 
-    def run(self) -> RunSummary:
+    def run(self, guard: RunGuard | None = None) -> RunSummary:
+        planned = self.plan()
+        runs = [planned.run] if planned.run is not None else []
+        return self.act(planned, self.sweeper.judge(guard, runs) if runs else None)
+
+    def plan(self, budget: TimeBudget | None = None) -> RegistryPlan:
+        """List, select and order the repositories, and plan them (within `budget`, if given)."""
         sweeper = self.sweeper
         try:
             repositories = selected_repositories(sweeper.registry, sweeper.settings)
@@ -297,17 +407,28 @@ class RegistrySweep:
                 "could not list repositories",
                 extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: error.code},
             )
-            return sweeper.not_run(
-                RepositoryResult("*", status=FAILED, reason=str(error), error_code=error.code)
-            )
-        cursor = None if sweeper.summary.dry_run else self.cursor
+            failure = RepositoryResult("*", status=FAILED, reason=str(error), error_code=error.code)
+            return RegistryPlan(None, [], None, failure)
+        cursor = self._cursor()
         ordered, resumed_from = resume_order(repositories, cursor.load() if cursor else None)
-        summary = sweeper.run(ordered, resumed_from=resumed_from)
-        if cursor is not None:
-            unfinished = first_unfinished(ordered, summary.results)
-            if unfinished != resumed_from:
+        run = sweeper.plan(ordered, resumed_from=resumed_from, budget=budget)
+        return RegistryPlan(run, ordered, resumed_from)
+
+    def act(self, planned: RegistryPlan, guard: GuardDecision | None) -> RunSummary:
+        if planned.run is None:
+            assert planned.failure is not None
+            self.sweeper.summary.guard = guard
+            return self.sweeper.not_run(planned.failure)
+        summary = self.sweeper.act(planned.run, guard)
+        cursor = self._cursor()
+        if cursor is not None and not (guard is not None and guard.held):
+            unfinished = first_unfinished(planned.ordered, summary.results)
+            if unfinished != planned.resumed_from:
                 cursor.save(unfinished)
         return summary
+
+    def _cursor(self) -> Cursor | None:
+        return None if self.sweeper.summary.dry_run else self.cursor
 
 
 def sweeper_for(

@@ -1,27 +1,56 @@
-"""One repository's sweep, step by step: its rules, its native policy, its images, the facts
-about them, one plan, a re-check of the tags, then the deletes (or archive moves) in waves.
+"""One repository's sweep, step by step, in two halves. Planning: its rules, its images, the
+facts about them, one plan (nothing written). Acting: its native policy, a re-check of the
+tags, then the deletes (or archive moves) in waves.
 
-A self-contained unit: the engine runs one per repository in its worker pool, and a fan-out
-child one per repository of its work item. It never raises for a registry error: the result
-says what happened. Every step is linear in the repository's images.
+The engine plans every repository of a run before acting on any, so the deletion guard
+(core.guard) can judge the run's total first. It runs the halves per repository in its worker
+pool, as a fan-out child does for its work item. Neither raises for a registry error: the
+result says what happened. Every step is linear in the repository's images.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.model import Image, ImageStatus, Protection, RepositoryPlan
-from ecr_sweeper.core.results import FAILED, SKIPPED, UNFINISHED, RepositoryResult
+from ecr_sweeper.core.results import FAILED, HELD, SKIPPED, SWEPT, UNFINISHED, RepositoryResult
 from ecr_sweeper.ports import RegistryError, Repository, RepositoryGone
 from ecr_sweeper.sweep import native_policy
 from ecr_sweeper.sweep.context import RunContext
 from ecr_sweeper.sweep.waves import Archiving, Deletion, audit_all
 
 
+@dataclass
+class PlannedRepository:
+    """One repository after planning: its result so far and its plan (None when it was
+    skipped, failed, or its images are not swept)."""
+
+    repository: Repository
+    result: RepositoryResult
+    plan: RepositoryPlan | None = None
+
+    @property
+    def would_delete(self) -> int:
+        """Images the plan deletes or archives: what the deletion guard counts."""
+        if self.plan is None:
+            return 0
+        return len(self.plan.expired) + len(self.plan.transitioned)
+
+
 def sweep_repository(context: RunContext, repository: Repository) -> RepositoryResult:
     """Plan and (unless dry run) delete in one repository."""
-    result = RepositoryResult(repository.name)
-    try:
+    return act_on(context, plan_repository(context, repository))
+
+
+def plan_repository(context: RunContext, repository: Repository) -> PlannedRepository:
+    """Read the repository's rules, images and the facts about them, and plan; writes nothing."""
+    planned = PlannedRepository(repository, RepositoryResult(repository.name))
+    result = planned.result
+    with _reported(result):
         rules = overrides.repository_rules(
             context.settings, context.registry.repository_tags(repository)
         )
@@ -32,10 +61,32 @@ def sweep_repository(context: RunContext, repository: Repository) -> RepositoryR
             )
         if rules.skip:
             result.status, result.reason = SKIPPED, f"tagged {overrides.SKIP_TAG}=true"
-        else:
-            native_policy.enforce(context, repository, result)
-            if context.settings.sweep_images:
-                _sweep(context, repository, rules, result)
+        elif context.settings.sweep_images:
+            planned.plan = _plan(context, repository, rules, result)
+    return planned
+
+
+def act_on(
+    context: RunContext, planned: PlannedRepository, *, cap: int | None = None
+) -> RepositoryResult:
+    """Enforce the native policy and act on the plan (a dry run only audits). `cap`, when
+    given, is what the run's plan counted for this repository: a plan that now deletes more is
+    held (nothing deleted here)."""
+    result = planned.result
+    if result.status != SWEPT:
+        return result
+    with _reported(result):
+        native_policy.enforce(context, planned.repository, result)
+        if planned.plan is not None:
+            _act(context, planned.plan, result, cap)
+    return result
+
+
+@contextlib.contextmanager
+def _reported(result: RepositoryResult) -> Iterator[None]:
+    """A registry error or a surprise becomes the result's status: never raised."""
+    try:
+        yield
     except RepositoryGone:
         result.status, result.reason = SKIPPED, "repository was deleted during the run"
     except overrides.OverrideError as error:
@@ -45,24 +96,39 @@ def sweep_repository(context: RunContext, repository: Repository) -> RepositoryR
     except Exception as error:  # one repository's surprise must not stop the others
         result.status, result.reason = FAILED, f"{type(error).__name__}: {error}"
         result.error_code = type(error).__name__
-    return result
 
 
-def _sweep(
+def _plan(
     context: RunContext,
     repository: Repository,
     rules: overrides.RepositoryRules,
     result: RepositoryResult,
-) -> None:
-    """List, plan once, re-check the tags (live runs with something to do), record, act."""
+) -> RepositoryPlan:
+    """List and plan once."""
     name = repository.name
     images = context.registry.images(name)
     result.images_scanned = len(images)
     facts = _facts(context, repository, images)
     confirmed = None if context.confirmed is None else context.confirmed.get(name, frozenset())
-    plan = planner.plan_repository(
+    return planner.plan_repository(
         name, images, rules, now=context.started_at, facts=facts, confirmed=confirmed
     )
+
+
+def _act(
+    context: RunContext, plan: RepositoryPlan, result: RepositoryResult, cap: int | None
+) -> None:
+    """Re-check the tags (live runs with something to do), record, act."""
+    name = plan.repository
+    if cap is not None and not context.dry_run:
+        planned = len(plan.expired) + len(plan.transitioned)
+        if planned > cap:
+            _record_plan(context, plan, result)
+            result.status = HELD
+            result.reason = (
+                f"held: this plan deletes {planned} images here, the run's plan counted {cap}"
+            )
+            return
     gone: frozenset[str] = frozenset()
     if not context.dry_run and (plan.expired or plan.transitioned):
         plan, gone = plan.rechecked(context.registry.current_tags(name))

@@ -26,7 +26,8 @@ from ecr_sweeper.core.results import FAILED, UNFINISHED, RepositoryResult, RunSu
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import EventLogger
 from ecr_sweeper.sweep.budget import TimeBudget
-from ecr_sweeper.sweep.engine import sweeper_for
+from ecr_sweeper.sweep.engine import PLANNING_SHARE, RegistryPlan, RegistrySweep, sweeper_for
+from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import extra_references
 
 SESSION_NAME = "ecr-sweeper"
@@ -86,9 +87,10 @@ def sweep_targets(
     partition: str = "aws",
     uncertain: str | None = None,
     cursor_parameter: str | None = None,
+    guard: RunGuard | None = None,
 ) -> RunSummary:
-    """Sweep every target in turn; one summary whose results name their target, in the
-    settings' order of targets.
+    """Plan every target in turn, let the `guard` judge the whole run's plan, then act on each
+    target; one summary whose results name their target, in the settings' order of targets.
 
     `uncertain` (an SDK too old to trust) makes every target delete nothing, as `sweeper_for`.
     `approved` maps a target label to the digests a person confirmed per repository.
@@ -110,14 +112,12 @@ def sweep_targets(
     specs = {spec.label(own_region): spec for spec in target_specs(settings)}
     ordered = cursors.order(list(specs)) if cursors else list(specs)
     by_target: dict[str, list[RepositoryResult]] = {}
-    lowest: list[int] = []
+    planned: dict[str, tuple[RegistrySweep, RegistryPlan]] = {}
+    planning = shared_budget.portion(PLANNING_SHARE) if not dry_run else shared_budget
     for label in ordered:
-        spec = specs[label]
-        results: list[RepositoryResult]
         try:
-            target = resolve(base, spec, settings, partition)
-            summary = sweeper_for(
-                target,
+            sweep = sweeper_for(
+                resolve(base, specs[label], settings, partition),
                 settings,
                 logger,
                 dry_run=dry_run,
@@ -129,27 +129,47 @@ def sweep_targets(
                 cursor=cursors.cursor(label) if cursors else None,
                 uncertain=uncertain,
                 references=references,
-            ).run()
-        except (ClientError, BotoCoreError) as error:
-            code = error_code(error)
-            logger.error(
-                f"target {label} failed: {code}: {error}",
-                extra={ev.EVENT: ev.TARGET_FAILED, ev.TARGET: label, ev.ERROR_CODE: code},
             )
-            results = [RepositoryResult("*", status=FAILED, reason=str(error), error_code=code)]
-        else:
-            results = summary.results
-            lowest.append(summary.lowest_concurrency)
-            combined.throttled_calls += summary.throttled_calls
+            planned[label] = (sweep, sweep.plan(planning))
+        except (ClientError, BotoCoreError) as error:
+            by_target[label] = [_failed_target(logger, label, error)]
+    runs = [plan.run for _, plan in planned.values() if plan.run is not None]
+    decision = None
+    if guard is not None and not dry_run:
+        counts = [
+            (f"{label} {name}", count)
+            for label, (_, plan) in planned.items()
+            if plan.run is not None
+            for name, count in plan.run.counts()
+        ]
+        decision = guard.decide(combined.run_id, counts, sum(run.scanned for run in runs))
+    combined.guard = decision
+    lowest: list[int] = []
+    for label, (sweep, plan) in planned.items():
+        summary = sweep.act(plan, decision)
+        lowest.append(summary.lowest_concurrency)
+        combined.throttled_calls += summary.throttled_calls
+        by_target[label] = summary.results
+    for label, results in by_target.items():
         for result in results:
             result.target = label
-        by_target[label] = results
-    if cursors:
+    if cursors and not (decision is not None and decision.held):
         cursors.save(next((t for t in ordered if _unfinished(by_target[t])), None))
     combined.results = [result for label in specs for result in by_target[label]]
     combined.lowest_concurrency = min(lowest, default=0)
     combined.finished_at = datetime.now(UTC)
     return combined
+
+
+def _failed_target(
+    logger: EventLogger, label: str, error: ClientError | BotoCoreError
+) -> RepositoryResult:
+    code = error_code(error)
+    logger.error(
+        f"target {label} failed: {code}: {error}",
+        extra={ev.EVENT: ev.TARGET_FAILED, ev.TARGET: label, ev.ERROR_CODE: code},
+    )
+    return RepositoryResult("*", status=FAILED, reason=str(error), error_code=code)
 
 
 def _unfinished(results: list[RepositoryResult]) -> bool:
