@@ -22,10 +22,11 @@ from ecr_sweeper.aws.ssm import ParameterApprovals
 from ecr_sweeper.core import guard as core
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper_cli.config import ConfigError
-from ecr_sweeper_cli.options import endpoint_url, region_name
+from ecr_sweeper_cli.options import endpoint_url, region_name, typed_yes
 from ecr_sweeper_cli.runs_cmd import DEFAULT_STACK_NAME, duration
 from ecr_sweeper_cli.runs_cmd import _run_id as run_id_argument
 from ecr_sweeper_cli.runs_cmd import _since_text as since_text
+from ecr_sweeper_cli.runs_cmd import _target as aws_target
 from ecr_sweeper_cli.runs_cmd import _when as when
 
 STATE_PARAMETER_OUTPUT = "StateParameterName"
@@ -69,20 +70,11 @@ def register(commands: Any) -> None:
     parser.set_defaults(func=run_approve)
 
 
-def _target(args: argparse.Namespace) -> AwsTarget:
-    target = AwsTarget(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
-    if not target.has_credentials():
-        raise ConfigError(
-            "no AWS credentials found: configure a profile (--profile) or the AWS_* environment"
-        )
-    return target
-
-
 def run_approve(args: argparse.Namespace) -> int:
     from ecr_sweeper_cli.render import console_for_output
     from ecr_sweeper_cli.run_logs import LogsError, records, stack_outputs
 
-    target = _target(args)
+    target = aws_target(args)
     start = datetime.now(UTC) - args.since
     try:
         outputs = stack_outputs(target, args.stack_name)
@@ -133,11 +125,7 @@ def run_approve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
-        try:
-            answer = input(f"Approve up to {approval.max_deletions} deletions? Type 'yes': ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() != "yes":
+        if not typed_yes(f"Approve up to {approval.max_deletions} deletions?"):
             print("Nothing approved.", file=sys.stderr)
             return EXIT_OK
     approvals = ParameterApprovals(target.client("ssm"), parameter)

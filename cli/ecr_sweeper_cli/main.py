@@ -33,7 +33,7 @@ from ecr_sweeper_cli.config import (
     narrow_repositories,
 )
 from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
-from ecr_sweeper_cli.options import add_target_options
+from ecr_sweeper_cli.options import add_target_options, typed_yes
 from ecr_sweeper_cli.progress import progress_display
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_HELD = 0, 1, 2, 3
@@ -256,11 +256,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     if count == 0:
         print("Nothing to delete.", file=sys.stderr)
         return EXIT_FAILURES if preview.failures else EXIT_OK
-    try:
-        answer = input(f"Delete {count} images? Type 'yes' to continue: ")
-    except EOFError:
-        answer = ""
-    if answer.strip().lower() != "yes":
+    if not typed_yes(f"Delete {count} images?"):
         print("Nothing deleted.", file=sys.stderr)
         return EXIT_OK
     approved: dict[str, dict[str, frozenset[str]]] = {}

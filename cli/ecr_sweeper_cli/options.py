@@ -51,3 +51,12 @@ def add_target_options(parser: argparse.ArgumentParser, *, output_help: str) -> 
         help=f"ECR calls in flight at once, 1-{MAX_CONCURRENCY_LIMIT} "
         "(default: the maxConcurrency setting)",
     )
+
+
+def typed_yes(question: str) -> bool:
+    """Ask at the terminal; only a typed 'yes' agrees (end of input is a no)."""
+    try:
+        answer = input(f"{question} Type 'yes' to continue: ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() == "yes"
