@@ -634,7 +634,7 @@ def _period(alarm: dict[str, Any]) -> int:
     return int(query["MetricStat"]["Period"])
 
 
-def test_seven_alarms_with_their_thresholds(default_app: Synthesized) -> None:
+def test_eight_alarms_with_their_thresholds(default_app: Synthesized) -> None:
     alarms = _alarms(default_app)
     assert set(alarms) == {
         "FunctionErrors",
@@ -644,6 +644,7 @@ def test_seven_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "NoRecentRun",
         "DurationNearTimeout",
         "FailedSweeps",
+        "GuardHeld",
     }
     shape = {
         name: (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"])
@@ -657,6 +658,7 @@ def test_seven_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "NoRecentRun": ("LessThanThreshold", 1, "breaching"),
         "DurationNearTimeout": ("GreaterThanThreshold", 0.8 * 900 * 1000, "notBreaching"),
         "FailedSweeps": ("GreaterThanThreshold", 0, "notBreaching"),
+        "GuardHeld": ("GreaterThanThreshold", 0, "notBreaching"),
     }
     failed_sweeps = alarms["FailedSweeps"]
     queue_id = default_app.only("AWS::SQS::Queue")[0]

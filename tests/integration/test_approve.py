@@ -96,7 +96,9 @@ def test_approve_lets_the_next_run_delete_once_then_the_guard_is_back(
     assert [len(images) for images in left(local_ecr).values()] == [1, 1]
     records = [json.loads(line) for line in used_lines if line.startswith("{")]
     assert [r for r in records if r.get(ev.EVENT) == ev.GUARD_APPROVAL_USED]
-    assert state(local_ecr)["approval"]["usedBy"] == "run-next-0002"
+    after = state(local_ecr)
+    assert after["approval"]["usedBy"] == "run-next-0002"
+    assert "resumeFrom" not in after, "the run finished: its cursor write kept the approval"
 
     make = ManifestFactory(random.Random(23))
     for days in (5, 6, 7, 8, 9, 10, 11, 12):
