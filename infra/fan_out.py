@@ -99,6 +99,14 @@ def _invoke(function_arn: str, payload: dict[str, Any] | None = None) -> dict[st
     }
 
 
+def child_input() -> dict[str, str]:
+    """What each child execution gets: its work item as List wrote it (inline or from the
+    manifest), and the run (its id and its run document's SHA-256) from the execution's own
+    state, List's output, which no one else writes. The child checks the one against the other
+    (`sweep.fan_out.checked_batch`)."""
+    return {"item.$": "$$.Map.Item.Value", "run.$": "$.run"}
+
+
 def fan_out_definition(
     *, list_arn: str, sweep_arn: str, summarize_arn: str, settings: StackSettings
 ) -> dict[str, Any]:
@@ -119,13 +127,14 @@ def fan_out_definition(
             "BatchFailed": {
                 "Type": "Pass",
                 "Comment": "Summarize reports the batch's repositories as failed",
-                "Parameters": {"batch.$": "$.batch", "failed": True},
+                "Parameters": {"batch.$": "$.item.batch", "failed": True},
                 "End": True,
             },
         },
     }
     common = {
         "Type": "Map",
+        "ItemSelector": child_input(),
         "ItemProcessor": processor,
         "MaxConcurrency": settings.fan_out_concurrency,
         "ResultPath": None,
@@ -371,7 +380,7 @@ class SweeperFanOut(Construct):
             "Sweep": [
                 *repository_grants(self, settings),
                 *member_role_grants(self, settings),
-                self._run_documents("ReadRun", read, [in_use]),
+                self._run_documents("ReadRun", read, [run, in_use]),
                 self._run_documents("WriteResults", write, [results]),
             ],
             "Summarize": [

@@ -56,6 +56,9 @@ def test_the_map_is_distributed_standard_bounded_and_retried(fan_out_app: Synthe
             "ExecutionType": "STANDARD",
         }
         assert state["ResultPath"] is None, "child outputs never pile up in the state"
+        # The run (its id and its document's digest) comes from the execution's state, never
+        # from the item or the manifest.
+        assert state["ItemSelector"] == {"item.$": "$$.Map.Item.Value", "run.$": "$.run"}
         sweep = state["ItemProcessor"]["States"]["Sweep"]
         (retry,) = sweep["Retry"]
         assert set(retry["ErrorEquals"]) == set(LAMBDA_RETRY_ERRORS)

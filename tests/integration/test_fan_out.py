@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -101,7 +102,8 @@ class InProcessLambda:
     def invoke(self, FunctionName: str, Payload: bytes | None = None, **_: Any) -> dict[str, Any]:
         self.invocations.append(FunctionName)
         event = json.loads(Payload or b"{}")
-        if isinstance(event, dict) and event.get("batch") in self.crash_batches:
+        item = event.get("item") if isinstance(event, dict) else None
+        if isinstance(item, dict) and item.get("batch") in self.crash_batches:
             body = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": _stream(body)}
         try:
@@ -395,40 +397,31 @@ def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
 def test_a_child_sweeps_only_what_the_settings_select_whatever_its_item_names(
     local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A work item is input from another step: a repository the settings exclude stays
-    untouched even when an item names it."""
+    """The settings are checked again in the child: a repository they exclude stays untouched
+    even in a batch List wrote (here, before the exclusion was deployed)."""
     from test_targets import left
     from test_targets import seed as seed_target
 
     from ecr_sweeper.aws.clients import AwsTarget
-    from ecr_sweeper.core.references import InUse
     from ecr_sweeper.core.settings import Settings
 
     seed_target(local_ecr, monkeypatch, "web")
     seed_target(local_ecr, monkeypatch, "prod/api")
-    settings = Settings(
+    before = Settings(keep_tagged_images=2, protect_lambda_images=False)
+    after = Settings(
         keep_tagged_images=2, exclude_repositories=("prod/*",), protect_lambda_images=False
     )
-    label = f"self/{REGION}"
-    s3 = local_ecr.client("s3")
-    s3.create_bucket(Bucket="runs")
-    s3.put_object(
-        Bucket="runs",
-        Key=fan_out.in_use_key("run-1", label),
-        Body=json.dumps(fan_out.in_use_document(InUse(), None)).encode(),
-    )
-    item = {
-        "runId": "run-1",
-        "dryRun": False,
-        "batch": 0,
-        "target": {"account": None, "region": None, "label": label},
-        "repositories": [
-            {"name": name, "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"}
-            for name in ("prod/api", "web")
-        ],
-    }
+    local_ecr.client("s3").create_bucket(Bucket="runs")
     base = AwsTarget(region=REGION, endpoint_url=local_ecr.endpoint_url)
-    counts = fan_out.sweep_batch(base, settings, logging.getLogger("t"), item, bucket="runs")
+    logger = logging.getLogger("t")
+    state = fan_out.list_work(
+        base, before, logger, run_id="run-1", dry_run=False, bucket="runs",
+        started_at=datetime.now(UTC),
+    )  # fmt: skip
+    (item,) = state["items"]
+    assert [r["name"] for r in item["repositories"]] == ["prod/api", "web"]
+    event = {"item": item, "run": state["run"]}
+    counts = fan_out.sweep_batch(base, after, logger, event, bucket="runs", account=ACCOUNT)
     assert counts["repositories"] == 1 and counts["imagesDeleted"] == 3
     assert left(local_ecr, "prod/api") == 5
     assert left(local_ecr, "web") == 2

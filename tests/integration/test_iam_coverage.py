@@ -332,7 +332,14 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
 
     local_ecr.reset_counters()
     deleted = sum(
-        fan_out.sweep_batch(base, settings, logger, item, bucket="runs")["imagesDeleted"]
+        fan_out.sweep_batch(
+            base,
+            settings,
+            logger,
+            {"item": item, "run": state["run"]},
+            bucket="runs",
+            account=local_ecr.account_id,
+        )["imagesDeleted"]
         for item in items
     )
     assert deleted == 3

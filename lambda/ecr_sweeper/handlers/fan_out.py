@@ -72,17 +72,18 @@ def list_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def sweep_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Sweep: one work item (a batch of repositories) per child execution."""
+    """Sweep: one work item (a batch of repositories) per child execution, with its run."""
     settings = _settings()
-    run_id = _run_id(event)
+    _item, run_id, _digest = fan_out.child_run(event)
     logger.set_correlation_id(run_id)
-    logger.append_keys(**{ev.RUN_ID: run_id, ev.DRY_RUN: event.get("dryRun")})
+    logger.append_keys(**{ev.RUN_ID: run_id})
     return fan_out.sweep_batch(
         AwsTarget(bucket_owner=own_account(context)),
         settings,
         logger,
         event,
         bucket=_environment(fan_out.BUCKET_VARIABLE),
+        account=own_account(context),
         tracer=tracer,
         budget=budget.for_lambda(context.get_remaining_time_in_millis()),
         partition=_partition(context),

@@ -10,12 +10,19 @@ per-repository results). State payloads carry only ids and counts, far below the
 Every child hands its work item's repositories to the same `engine.Sweeper` (and so the same
 `repository.sweep_repository` unit) as the single Lambda, so the rules, the logs and the failure
 isolation are the same.
+
+A child's input is untrusted: it takes from it only what List decided, and checks that against
+the run document List wrote, whose SHA-256 travels in the execution's state (`child_run`), not
+in the item. The run document holds each target's in-use snapshot digest in turn. Dry run,
+repository ARNs, the target and the selection are derived again from the deployed settings
+(`checked_batch`); anything else is refused (BatchError) and nothing is deleted.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -168,6 +175,7 @@ def list_work(
         "multiTarget": is_multi_target(settings),
         "batches": [],
         "failures": [],
+        "snapshots": {},
     }
     items: list[dict[str, Any]] = []
     selected_count = 0
@@ -189,7 +197,8 @@ def list_work(
         groups = batches(selected, settings.fan_out_batch_size)
         if groups:
             snapshot = _snapshot(settings, target, logger, references)
-            s3.write_json(objects, bucket, in_use_key(run_id, label), snapshot)
+            key = in_use_key(run_id, label)
+            run["snapshots"][label] = s3.write_json(objects, bucket, key, snapshot)
         selected_count += len(selected)
         for group in groups:
             run["batches"].append({"target": label, "repositories": [r.name for r in group]})
@@ -202,7 +211,7 @@ def list_work(
                     "repositories": [{"name": r.name, "arn": r.arn} for r in group],
                 }
             )
-    s3.write_json(objects, bucket, prefix + RUN_DOCUMENT, run)
+    digest = s3.write_json(objects, bucket, prefix + RUN_DOCUMENT, run)
     logger.info(
         f"listed {selected_count} repositories in {len(items)} batches",
         extra={
@@ -211,7 +220,12 @@ def list_work(
             ev.RUN_ID: run_id,
         },
     )
-    state: dict[str, Any] = {"runId": run_id, "dryRun": dry_run, "batches": len(items)}
+    state: dict[str, Any] = {
+        "runId": run_id,
+        "dryRun": dry_run,
+        "batches": len(items),
+        "run": {"runId": run_id, "sha256": digest},
+    }
     if len(items) > INLINE_ITEMS_LIMIT:
         s3.write_json(objects, bucket, prefix + MANIFEST_DOCUMENT, items)
         state.update(bucket=bucket, manifestKey=prefix + MANIFEST_DOCUMENT)
@@ -231,45 +245,140 @@ def _snapshot(
 # -- Sweep -----------------------------------------------------------------------------------------
 
 
-def parse_item(item: Any) -> tuple[str, bool, int, TargetSpec, str, list[Repository]]:
-    """(run id, dry run, batch number, target, its label, repositories) of a work item."""
+ITEM_KEYS = frozenset({"runId", "dryRun", "batch", "target", "repositories"})
+"""Exactly the keys List writes into a work item."""
+
+
+def child_run(event: Any) -> tuple[Any, str, str]:
+    """(work item, run id, run document SHA-256) of a child's input: the item as the Map read
+    it, and the run from the execution's own state (List's output), never from the item."""
     try:
-        repositories = [Repository(str(r["name"]), str(r["arn"])) for r in item["repositories"]]
-        run_id, dry_run, number = item["runId"], item["dryRun"], item["batch"]
-        where = item["target"]
-        spec = TargetSpec(where["account"], where["region"])
-        label = str(where["label"])
+        item, run = event["item"], event["run"]
+        run_id, digest = run["runId"], run["sha256"]
     except (KeyError, TypeError) as error:
-        raise BatchError(f"work item: malformed ({error!r}); List writes the items") from error
-    if not isinstance(run_id, str) or not isinstance(dry_run, bool) or not isinstance(number, int):
-        raise BatchError("work item: runId, dryRun and batch must be a string, a bool and a number")
-    return run_id, dry_run, number, spec, label, repositories
+        raise BatchError(
+            f"child input: expected {{item, run: {{runId, sha256}}}} as the Map passes it, "
+            f"missing {error}"
+        ) from None
+    if not isinstance(run_id, str) or not run_id or not isinstance(digest, str):
+        raise BatchError("child input: run.runId and run.sha256 must be non-empty strings")
+    return item, run_id, digest
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A work item once checked: exactly a batch List decided, with what the settings derive."""
+
+    number: int
+    spec: TargetSpec
+    label: str
+    repositories: list[Repository]
+    dry_run: bool
+    snapshot_sha256: str
+
+
+def checked_batch(
+    item: Any,
+    run_id: str,
+    run: Any,
+    settings: Settings,
+    *,
+    account: str,
+    region: str | None,
+    partition: str,
+) -> CheckedBatch:
+    """The item, if it is exactly one of the batches of `run` (List's run document, already
+    checked against its digest); else BatchError, and nothing is deleted.
+
+    Dry run comes from the settings and List's run document only; each repository's ARN (which
+    its tags are read from) is derived from its name, target, `account` and `region` (the
+    function's own) and must be the item's; the target must be one the settings name.
+    """
+    if not isinstance(item, dict) or set(item) != ITEM_KEYS:
+        keys = sorted(item) if isinstance(item, dict) else type(item).__name__
+        raise BatchError(f"work item: expected the keys {sorted(ITEM_KEYS)}, got {keys}")
+    number, where = item["batch"], item["target"]
+    if item["runId"] != run_id:
+        raise BatchError(f"work item: runId {item['runId']!r} is not this execution's {run_id!r}")
+    recorded = run["batches"]
+    if type(number) is not int or not 0 <= number < len(recorded):
+        raise BatchError(f"work item: batch {number!r} is not one of the run's {len(recorded)}")
+    dry_run = settings.dry_run or run["dryRun"] is True
+    if item["dryRun"] is not dry_run:
+        raise BatchError(
+            f"work item: dryRun {item['dryRun']!r}, but the settings and the run say {dry_run}"
+        )
+    specs = {spec.label(region): spec for spec in target_specs(settings)}
+    label = where.get("label") if isinstance(where, dict) else None
+    spec = specs.get(label) if isinstance(label, str) else None
+    if spec is None or where != {"account": spec.account, "region": spec.region, "label": label}:
+        raise BatchError(f"work item: target {where!r} is not one the settings name")
+    try:
+        names = [str(r["name"]) for r in item["repositories"]]
+        arns = [str(r["arn"]) for r in item["repositories"]]
+    except (KeyError, TypeError) as error:
+        raise BatchError(f"work item: malformed repositories ({error!r})") from None
+    batch = recorded[number]
+    if batch != {"target": label, "repositories": names}:
+        raise BatchError(f"work item: batch {number} is not the batch List wrote for this run")
+    owner, where_region = spec.account or account, spec.region or region
+    repositories = [
+        Repository(name, f"arn:{partition}:ecr:{where_region}:{owner}:repository/{name}")
+        for name in names
+    ]
+    forged = [r.name for r, arn in zip(repositories, arns, strict=True) if r.arn != arn]
+    if forged:
+        raise BatchError(f"work item: the ARN given for {forged[0]!r} is not that repository's")
+    return CheckedBatch(
+        number, spec, str(label), repositories, dry_run, str(run["snapshots"][label])
+    )
 
 
 def sweep_batch(
     base: AwsTarget,
     settings: Settings,
     logger: EventLogger,
-    item: Any,
+    event: Any,
     *,
     bucket: str,
+    account: str,
     tracer: Any | None = None,
     budget: TimeBudget | None = None,
     partition: str = "aws",
 ) -> dict[str, Any]:
     """Sweep one work item's repositories; write their results to S3 and return only counts.
 
-    The item is input from another step: only the repositories the settings select are swept,
-    whatever it names.
+    `event` is the child's input (`child_run`), untrusted: the item must be exactly a batch of
+    the run document List wrote (`checked_batch`), and the run document and the in-use snapshot
+    must be the ones List wrote (their digests); else BatchError, and nothing is deleted. Only
+    the repositories the settings select are swept, whatever the item names. `account` is the
+    function's own.
 
     A target whose role can't be assumed now fails the invocation: the Map retries it, then
     Summarize reports the batch's repositories as failed.
     """
-    run_id, dry_run, number, spec, label, repositories = parse_item(item)
+    item, run_id, run_sha256 = child_run(event)
     objects = base.client("s3")
     prefix = run_prefix(run_id)
-    usage = in_use_from_document(s3.read_json(objects, bucket, in_use_key(run_id, label)))
-    target = resolve(base, spec, settings, partition)
+    try:
+        run = s3.read_json(objects, bucket, prefix + RUN_DOCUMENT, sha256=run_sha256)
+        batch = checked_batch(
+            item,
+            run_id,
+            run,
+            settings,
+            account=account,
+            region=base.effective_region(),
+            partition=partition,
+        )
+        document = s3.read_json(
+            objects, bucket, in_use_key(run_id, batch.label), sha256=batch.snapshot_sha256
+        )
+    except s3.StorageError as error:
+        raise BatchError(f"refused: {error}; List wrote otherwise") from error
+    number, label, dry_run = batch.number, batch.label, batch.dry_run
+    usage = in_use_from_document(document)
+    target = resolve(base, batch.spec, settings, partition)
 
     def snapshot() -> InUse:
         if usage.uncertain is not None:
@@ -288,7 +397,7 @@ def sweep_batch(
         max_concurrency=workers,
         budget=budget,
     )
-    summary = sweeper.run(selected(repositories, settings))
+    summary = sweeper.run(selected(batch.repositories, settings))
     if is_multi_target(settings):
         for result in summary.results:
             result.target = label

@@ -3,6 +3,7 @@ and the target settings parse like every other setting."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -13,10 +14,12 @@ from ecr_sweeper.core.settings import Settings, SettingsError
 from ecr_sweeper.ports import DeleteFailure, Repository
 from ecr_sweeper.sweep.fan_out import (
     BatchError,
+    CheckedBatch,
     batches,
+    checked_batch,
+    child_run,
     in_use_document,
     in_use_from_document,
-    parse_item,
     result_from_dict,
 )
 from ecr_sweeper.sweep.targets import TargetSpec, role_arns, target_specs
@@ -67,17 +70,103 @@ def test_a_result_round_trips_through_its_dict() -> None:
     assert result_from_dict(result.to_dict()) == result
 
 
+LABEL = "self/us-east-1"
+RUN = {
+    "runId": "run-1",
+    "dryRun": False,
+    "batches": [{"target": LABEL, "repositories": ["app", "web"]}],
+    "snapshots": {LABEL: "0" * 64},
+}
+
+
+def item(**changes: object) -> dict[str, object]:
+    genuine: dict[str, object] = {
+        "runId": "run-1",
+        "dryRun": False,
+        "batch": 0,
+        "target": {"account": None, "region": None, "label": LABEL},
+        "repositories": [{"name": name, "arn": ARN + name} for name in ("app", "web")],
+    }
+    return {**genuine, **changes}
+
+
+def check(work_item: object, settings: Settings | None = None) -> CheckedBatch:
+    return checked_batch(
+        work_item,
+        "run-1",
+        RUN,
+        settings or Settings(),
+        account="123456789012",
+        region="us-east-1",
+        partition="aws",
+    )
+
+
+def test_a_work_item_list_wrote_is_taken_as_it_is() -> None:
+    batch = check(item())
+    assert [r.arn for r in batch.repositories] == [ARN + "app", ARN + "web"]
+    assert (batch.number, batch.label, batch.dry_run) == (0, LABEL, False)
+    assert batch.snapshot_sha256 == "0" * 64
+    dry = check(item(dryRun=True), Settings(dry_run=True))
+    assert dry.dry_run is True
+
+
 @pytest.mark.parametrize(
-    "item",
+    ("forged", "message"),
     [
-        {},
-        {"runId": "r", "dryRun": False, "batch": 0, "repositories": []},
-        {"runId": 1, "dryRun": False, "batch": 0, "repositories": [], "target": {}},
+        (None, "expected the keys"),
+        (item(bucket="elsewhere"), "expected the keys"),
+        (
+            item(
+                repositories=[
+                    {"name": "app", "arn": ARN + "web"},
+                    {"name": "web", "arn": ARN + "web"},
+                ]
+            ),
+            "the ARN given for 'app' is not that repository's",
+        ),
+        (item(dryRun=True), "dryRun True, but the settings and the run say False"),
+        (item(runId="run-0"), "runId 'run-0' is not this execution's 'run-1'"),
+        (item(batch=1), "batch 1 is not one of the run's 1"),
+        (item(batch=True), "batch True is not one of the run's 1"),
+        (
+            item(repositories=[{"name": n, "arn": ARN + n} for n in ("app", "prod", "web")]),
+            "batch 0 is not the batch List wrote",
+        ),
+        (
+            item(target={"account": "111111111111", "region": None, "label": LABEL}),
+            "is not one the settings name",
+        ),
+        (
+            item(target={"account": None, "region": None, "label": "self/eu-west-1"}),
+            "is not one the settings name",
+        ),
+        (item(repositories="app"), "malformed repositories"),
     ],
 )
-def test_a_malformed_work_item_is_refused(item: object) -> None:
-    with pytest.raises(BatchError, match="work item"):
-        parse_item(item)
+def test_a_forged_work_item_is_refused(forged: object, message: str) -> None:
+    with pytest.raises(BatchError, match=re.escape(message)):
+        check(forged)
+
+
+def test_an_item_cant_turn_a_dry_run_deployment_live() -> None:
+    with pytest.raises(BatchError, match="dryRun False, but the settings and the run say True"):
+        check(item(), Settings(dry_run=True))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"item": {}},
+        {"item": {}, "run": {"runId": ""}},
+        {"item": {}, "run": {"sha256": "x"}},
+        [],
+    ],
+)
+def test_a_child_input_without_its_run_is_refused(event: object) -> None:
+    with pytest.raises(BatchError, match="child input"):
+        child_run(event)
 
 
 def test_targets_are_accounts_times_regions_and_roles_are_exact() -> None:
