@@ -19,22 +19,41 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # (Not for deploy, which may run on an instance with a role.)
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install demo test lint typecheck synth deploy bench clean
+.PHONY: install demo test lint typecheck synth deploy bench clean lock
 
 install: $(VENV)/.installed node_modules/.installed $(SDK_LAYER).installed
 
-$(VENV)/.installed: requirements.txt requirements-lambda.txt requirements-dev.txt pyproject.toml
+# Every version comes from constraints.txt (the whole dependency tree, pinned).
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-r requirements-dev.txt -e .
 	@touch $@
 
+# Each wheel must have the SHA-256 requirements-lambda.txt locks.
 $(SDK_LAYER).installed: requirements-lambda.txt $(VENV)/.installed
 	rm -rf $(SDK_LAYER)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
-		--only-binary=:all: --implementation cp --python-version $(LAMBDA_PYTHON) \
-		--platform $(LAMBDA_PLATFORM) --target $(SDK_LAYER)/python -r requirements-lambda.txt
+		--require-hashes --only-binary=:all: --implementation cp \
+		--python-version $(LAMBDA_PYTHON) --platform $(LAMBDA_PLATFORM) \
+		--target $(SDK_LAYER)/python -r requirements-lambda.txt
 	rm -rf $(SDK_LAYER)/python/bin
 	@touch $@
+
+# After changing a requirement (needs the package registry): constraints.txt from a fresh venv,
+# and the SHA-256 of each SDK layer wheel, to put in requirements-lambda.txt.
+LOCK := build/lock
+lock:
+	rm -rf $(LOCK) && $(PYTHON) -m venv $(LOCK)/venv
+	$(LOCK)/venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	sed -n '/^#/p' constraints.txt > $(LOCK)/constraints.txt
+	$(LOCK)/venv/bin/pip freeze --exclude-editable | grep -v '^#' >> $(LOCK)/constraints.txt
+	mv $(LOCK)/constraints.txt constraints.txt
+	sed 's/ *\\$$//; /^ *--hash/d' requirements-lambda.txt > $(LOCK)/unhashed.txt
+	$(LOCK)/venv/bin/pip download --quiet --disable-pip-version-check --no-deps \
+		--only-binary=:all: --implementation cp --python-version $(LAMBDA_PYTHON) \
+		--platform $(LAMBDA_PLATFORM) -d $(LOCK)/wheels -r $(LOCK)/unhashed.txt
+	$(LOCK)/venv/bin/pip hash $(LOCK)/wheels/*
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -186,14 +186,21 @@ def sdk_layer_code(folder: Path = SDK_LAYER_DIR) -> lambda_.Code:
     return lambda_.Code.from_asset(str(folder), exclude=list(ASSET_EXCLUDES))
 
 
+def sdk_pins(requirements: Path = SDK_REQUIREMENTS) -> dict[str, str]:
+    """Package -> version of each `name==version` pin the layer is built from (hashes aside)."""
+    pins: dict[str, str] = {}
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        requirement = line.split("#")[0].removesuffix("\\").strip()
+        if "==" in requirement and not requirement.startswith("-"):
+            name, version = requirement.split("==")
+            pins[name.strip()] = version.strip()
+    return pins
+
+
 def sdk_versions(requirements: Path = SDK_REQUIREMENTS) -> str:
     """'boto3==X, botocore==Y' from the pins the layer is built from."""
-    pins = [
-        line.split("#")[0].strip()
-        for line in requirements.read_text(encoding="utf-8").splitlines()
-        if line.startswith(("boto3==", "botocore=="))
-    ]
-    return ", ".join(pins)
+    pins = sdk_pins(requirements)
+    return ", ".join(f"{name}=={pins[name]}" for name in ("boto3", "botocore"))
 
 
 def retention_for(days: int) -> logs.RetentionDays:

@@ -28,6 +28,7 @@ from helpers.infra import Synthesized
 from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.core import log_events as ev
 from infra.config import PROJECT_ROOT
+from infra.function import sdk_pins
 from local_ecr import LocalEcr, SeedResult
 from local_ecr.manifests import ManifestFactory
 
@@ -280,11 +281,8 @@ def test_the_layer_holds_exactly_the_sdk_the_tests_use(default_app: Synthesized)
     from importlib.metadata import version
 
     layer = _lambda_paths(default_app, with_sdk_layer=True)[0][1]
-    pins = dict(
-        line.split("==")
-        for line in (PROJECT_ROOT / "requirements-lambda.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
+    pins = sdk_pins()
+    assert {"boto3", "botocore", "urllib3"} <= set(pins)
     shipped = {
         re.sub(r"[-_.]+", "-", match.group(1)).lower(): match.group(2)
         for info in layer.glob("*.dist-info")
