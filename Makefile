@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # (Not for deploy, which may run on an instance with a role.)
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install demo test lint typecheck synth deploy bench clean lock
+.PHONY: install demo test lint typecheck synth deploy bench clean lock checkov
 
 install: $(VENV)/.installed node_modules/.installed $(SDK_LAYER).installed
 
@@ -79,6 +79,15 @@ synth: install
 
 deploy: install
 	$(CDK) deploy
+
+# checkov over every template variant (infra/variants.py); not part of `make test` (see README,
+# "Security model"): its own venv, with the version last reviewed.
+CHECKOV := build/checkov
+checkov: install
+	test -x $(CHECKOV)/bin/checkov || ($(PYTHON) -m venv $(CHECKOV) && \
+		$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30)
+	rm -rf build/variants && $(OFFLINE) $(PY) -m infra.variants build/variants
+	$(CHECKOV)/bin/checkov -d build/variants --framework cloudformation --compact --quiet
 
 bench: install
 	$(OFFLINE) $(PY) -m bench

@@ -26,6 +26,7 @@ from constructs import Construct
 from ecr_sweeper.aws import permissions
 from ecr_sweeper.core.settings import StackSettings, function_environment
 from ecr_sweeper.sweep import fan_out
+from infra.checkov import acknowledge_checkov
 from infra.function import (
     ARCHITECTURE,
     FAN_OUT_ASSUMING_KINDS,
@@ -180,6 +181,14 @@ _ACK_CHILD_EXECUTIONS = (
     "A Distributed Map starts child executions of this very state machine, whose execution names "
     "are only known at run time; the grant is limited to this state machine's executions."
 )
+_CHECKOV_STEP = {
+    "CKV_AWS_115": "A step runs only when the state machine invokes it: at most "
+    "fanOutConcurrency Sweep children at once (the Map's MaxConcurrency), one List and one "
+    "Summarize per execution. Reserved concurrency would take from the account's pool for that.",
+    "CKV_AWS_116": "Step Functions invokes the steps synchronously, retries them and catches "
+    "their failures (a failed batch is reported by Summarize); a dead-letter queue serves "
+    "asynchronous invocations only.",
+}
 _ACK_DELIVERY = (
     "CloudWatch Logs delivery and X-Ray actions (state machine logging and tracing) support no "
     "resource-level permissions."
@@ -274,6 +283,9 @@ class SweeperFanOut(Construct):
                     "Powertools layer target, as for the sweeper function.",
                 )
             )
+            function = self.functions[step].node.default_child
+            assert isinstance(function, cdk.CfnResource)
+            acknowledge_checkov(function, _CHECKOV_STEP)
 
         name = f"{stack.stack_name}-FanOut"
         state_machine_arn = stack.format_arn(

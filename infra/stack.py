@@ -14,6 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from ecr_sweeper.core.settings import StackSettings
+from infra.checkov import add_checkov_acknowledgments
 from infra.config import cdk_json_context, settings_from_app
 from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction, apply_permissions_boundary
@@ -112,6 +113,7 @@ def build_app(
     if settings.accounts:
         EcrSweeperMemberStack(app, MEMBER_STACK_ID, settings=settings)
     add_compliance_checks(app)
+    add_checkov_acknowledgments(app)
     return app, stack
 
 

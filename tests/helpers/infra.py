@@ -128,3 +128,21 @@ def dashboard_body(synthesized: Synthesized) -> dict[str, Any]:
         return f"<{json.dumps(value, sort_keys=True)}>".replace('"', "'")
 
     return json.loads(render(dashboard["Properties"]["DashboardBody"]))  # type: ignore[no-any-return]
+
+
+NATIVE_POLICY: dict[str, Any] = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 14,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
+"""A native lifecycle policy (settings: nativeLifecyclePolicy): untagged images expire after 14
+days."""

@@ -16,6 +16,7 @@ from aws_cdk.assertions import Match, Template
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 from helpers.infra import (
     CUSTOM_SETTINGS,
+    NATIVE_POLICY,
     Synthesized,
     actions_of,
     as_list,
@@ -375,20 +376,7 @@ def test_exclusions_and_the_skip_tag_are_enforced_by_iam_too() -> None:
             **cdk_json_context(),
             "includeRepositories": '["team/*","infra/base"]',
             "excludeRepositories": '["team/prod-*"]',
-            "nativeLifecyclePolicy": {
-                "rules": [
-                    {
-                        "rulePriority": 1,
-                        "selection": {
-                            "tagStatus": "untagged",
-                            "countType": "sinceImagePushed",
-                            "countUnit": "days",
-                            "countNumber": 14,
-                        },
-                        "action": {"type": "expire"},
-                    }
-                ]
-            },
+            "nativeLifecyclePolicy": NATIVE_POLICY,
         }
     )
     by_sid = {s.get("Sid"): s for s in _statements_of(stack, stack.sweeper.role)}
@@ -411,19 +399,7 @@ def test_exclusions_and_the_skip_tag_are_enforced_by_iam_too() -> None:
 
 
 def test_a_run_that_sweeps_no_images_may_not_delete_any() -> None:
-    policy = {
-        "rules": [
-            {
-                "rulePriority": 1,
-                "selection": {
-                    "tagStatus": "any",
-                    "countType": "imageCountMoreThan",
-                    "countNumber": 5,
-                },
-                "action": {"type": "expire"},
-            }
-        ]
-    }
+    policy = NATIVE_POLICY
     _, stack = build_app(
         {**cdk_json_context(), "sweepImages": False, "nativeLifecyclePolicy": policy}
     )

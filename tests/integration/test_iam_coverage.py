@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from helpers.infra import NATIVE_POLICY
 from helpers.sweep import push
 
 from ecr_sweeper.aws.clients import AwsTarget
@@ -214,22 +215,6 @@ def test_archiving_is_granted_only_when_expired_images_are_archived() -> None:
     )
     assert "ecr:UpdateImageStorageClass" not in default
     assert archiving == default | {"ecr:UpdateImageStorageClass"}
-
-
-NATIVE_POLICY = {
-    "rules": [
-        {
-            "rulePriority": 1,
-            "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": 14,
-            },
-            "action": {"type": "expire"},
-        }
-    ]
-}
 
 
 def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_actions(
