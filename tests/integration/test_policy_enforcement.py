@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.infra import NATIVE_POLICY
 from helpers.sweep import push, remaining
 from test_handler import handler, invoke, records
 
@@ -22,20 +23,7 @@ from local_ecr.manifests import ManifestFactory
 
 __all__ = ["handler"]  # the fixture, shared with the handler's own tests
 
-NATIVE: dict[str, Any] = {
-    "rules": [
-        {
-            "rulePriority": 1,
-            "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": 14,
-            },
-            "action": {"type": "expire"},
-        }
-    ]
-}
+NATIVE: dict[str, Any] = NATIVE_POLICY
 OLD_POLICY = json.dumps(
     {
         "rules": [
