@@ -81,13 +81,15 @@ deploy: install
 	$(CDK) deploy
 
 # checkov over every template variant (infra/variants.py); not part of `make test` (see README,
-# "Security model"): its own venv, with the version last reviewed.
+# "Security model"): its own venv, with the version last reviewed; --skip-download keeps it
+# offline (by default it fetches guidelines from its vendor).
 CHECKOV := build/checkov
 checkov: install
 	test -x $(CHECKOV)/bin/checkov || ($(PYTHON) -m venv $(CHECKOV) && \
 		$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30)
 	rm -rf build/variants && $(OFFLINE) $(PY) -m infra.variants build/variants
-	$(CHECKOV)/bin/checkov -d build/variants --framework cloudformation --compact --quiet
+	$(CHECKOV)/bin/checkov -d build/variants --framework cloudformation --compact --quiet \
+		--skip-download
 
 bench: install
 	$(OFFLINE) $(PY) -m bench
