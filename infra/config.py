@@ -14,6 +14,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from ecr_sweeper.aws.regions import region_problems
 from ecr_sweeper.core.settings import SettingsError, StackSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +68,17 @@ def context_origins(context: Mapping[str, Any]) -> dict[str, str]:
 def settings_from_context(
     context: Mapping[str, Any], origins: Mapping[str, str] | None = None
 ) -> StackSettings:
-    """Validate the ecr-sweeper keys among CDK context keys; raises SettingsError naming each key.
+    """Validate the ecr-sweeper keys among CDK context keys, and the regions against the SDK's
+    partition data; raises SettingsError naming each key.
 
     A `lifecyclePolicyFile` path is read relative to the project root, not the current directory,
     so the result doesn't depend on where synth was started.
     """
-    return StackSettings.from_context(context, base_dir=PROJECT_ROOT, origins=origins)
+    settings = StackSettings.from_context(context, base_dir=PROJECT_ROOT, origins=origins)
+    problems = region_problems(settings, origins)
+    if problems:
+        raise SettingsError(problems)
+    return settings
 
 
 def settings_from_app(app: cdk.App) -> StackSettings:

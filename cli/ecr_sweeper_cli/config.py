@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from ecr_sweeper.aws.regions import region_problems
 from ecr_sweeper.core.settings import (
     SETTING_KEYS,
     Settings,
@@ -86,6 +87,9 @@ def load_settings(config: Path, overrides: Sequence[str]) -> StackSettings:
         settings = StackSettings.from_context(context, base_dir=config.parent, origins=origins)
     except SettingsError as error:
         raise ConfigError(str(error)) from error
+    regions = region_problems(settings, origins)
+    if regions:
+        raise ConfigError(str(SettingsError(regions)))
     problem = environment_problem(settings)
     if problem:
         print(f"ecr-sweeper: warning: `cdk deploy` would refuse this: {problem}", file=sys.stderr)

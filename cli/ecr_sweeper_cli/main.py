@@ -24,6 +24,7 @@ from ecr_sweeper_cli import (
     emulator_cmd,
     evaluate_cmd,
     policy_cmd,
+    repository_patterns,
     runs_cmd,
     settings_cmd,
 )
@@ -232,6 +233,9 @@ def _guard(settings: Settings, expected: int | None) -> RunGuard:
 def run_plan(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     summary = execute(args, dry_run=True, settings=settings)
+    unmatched = repository_patterns.refuse_unmatched(args, summary)
+    if unmatched is not None:
+        return unmatched
     summary = policy_cmd.add_native_policy_notes(args, summary)
     return report(summary, args.output, settings, details=args.details)
 
@@ -243,6 +247,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.yes:
         guard = _guard(settings, args.approve_deletions)
         summary = execute(args, dry_run=False, settings=settings, guard=guard)
+        unmatched = repository_patterns.refuse_unmatched(args, summary)
+        if unmatched is not None:
+            return unmatched
         return report(summary, args.output, settings, details=args.details)
     if not sys.stdin.isatty():
         print(
@@ -251,6 +258,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     preview = execute(args, dry_run=True, settings=settings)
+    unmatched = repository_patterns.refuse_unmatched(args, preview)
+    if unmatched is not None:
+        return unmatched
     report(preview, "table", settings, details=args.details)
     count = preview.total("images_expired") + preview.total("images_to_archive")
     if count == 0:

@@ -77,7 +77,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def read_policy(path: Path) -> lifecycle.LifecyclePolicy:
-    """The policy file, validated as ECR would; any problem is a ConfigError (exit 2)."""
+    """The policy file, validated as ECR's PutLifecyclePolicy would; any problem is a
+    ConfigError (exit 2), before anything is read from or written to a registry."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -85,7 +86,7 @@ def read_policy(path: Path) -> lifecycle.LifecyclePolicy:
     except UnicodeDecodeError as error:
         raise ConfigError(f"--policy {path}: not UTF-8 text ({error})") from error
     try:
-        return lifecycle.parse_policy(text)
+        return lifecycle.parse_native_policy(text)
     except lifecycle.PolicyError as error:
         raise ConfigError(f"--policy {path}: {error}") from error
 

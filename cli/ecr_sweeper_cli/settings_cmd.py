@@ -16,10 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ecr_sweeper.core.settings import (
-    POLICY_FILE_KEY,
+    POLICY_FILES,
     StackSettings,
     describe_settings,
     json_schema,
+    unused_settings,
 )
 from ecr_sweeper_cli.config import add_settings_options, load_settings, read_context
 
@@ -42,13 +43,24 @@ def register(commands: Any) -> None:
 
 
 def effective_settings(config: Path, overrides: list[str]) -> dict[str, dict[str, Any]]:
-    """{key: {value, source, default, help}} for every setting, validated as synth does."""
+    """{key: {value, source, default, help}} for every setting, validated as synth does.
+
+    `source` is where the value really came from: a policy read from its file names the file
+    key (`-c lifecyclePolicyFile`), and a setting another one overrides has `unused` saying
+    which one wins.
+    """
     settings = load_settings(config, overrides)
     context = read_context(config)
-    overridden = {o.partition("=")[0].strip() for o in overrides}
+    given = dict(context)
+    for override in overrides:
+        key, _, value = override.partition("=")
+        given[key] = value
+    overridden = {o.partition("=")[0] for o in overrides}
     values = json.loads(settings.to_json())
     defaults = json.loads(StackSettings().to_json())
     helps = dict(describe_settings())
+    files = {key for key in POLICY_FILES if given.get(key) not in (None, "")}
+    unused = unused_settings(settings, files)
 
     def source(key: str) -> str:
         if key in overridden:
@@ -57,23 +69,19 @@ def effective_settings(config: Path, overrides: list[str]) -> dict[str, dict[str
 
     result: dict[str, dict[str, Any]] = {}
     for key in (key for key in helps if key in values):  # the schema's order
-        value = values[key]
-        origin = source(key)
-        if key == "lifecyclePolicy" and origin == DEFAULT and value is not None:
-            origin = source(POLICY_FILE_KEY)
-        result[key] = {
-            "value": value,
-            "source": origin,
+        entry: dict[str, Any] = {
+            "value": values[key],
+            "source": source(key),
             "default": defaults[key],
             "help": helps.get(key, ""),
         }
-    policy_file = context.get(POLICY_FILE_KEY)
-    if POLICY_FILE_KEY in overridden:
-        policy_file = next(
-            o.partition("=")[2] for o in reversed(overrides) if o.startswith(POLICY_FILE_KEY)
-        )
-    if policy_file not in (None, ""):
-        result["lifecyclePolicy"]["file"] = policy_file
+        file_key = next((f for f, setting in POLICY_FILES.items() if setting == key), None)
+        if file_key in files:
+            entry["source"] = f"{source(file_key)} {file_key}"
+            entry["file"] = given[file_key]
+        if key in unused:
+            entry["unused"] = unused[key]
+        result[key] = entry
     return result
 
 
@@ -111,10 +119,13 @@ def run(args: argparse.Namespace) -> int:
         if "file" in entry:
             value += f" from {entry['file']}"
         style = "bold" if entry["source"] != DEFAULT else ""
+        origin = entry["source"]
+        if "unused" in entry:
+            style, origin = "dim", f"{origin}; unused: {entry['unused']}"
         table.add_row(
             key,
             Text(value, style=style),
-            entry["source"],
+            origin,
             Text(_shown(entry["default"])),
             Text(entry["help"]),
         )

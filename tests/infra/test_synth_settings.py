@@ -134,3 +134,71 @@ def test_a_policy_that_fits_is_accepted() -> None:
 def test_environment_size_counts_utf8_bytes_of_names_and_values() -> None:
     assert environment_size({"AB": "é"}) == 4
     assert environment_size(function_environment(Settings())) < ENVIRONMENT_LIMIT_BYTES
+
+
+PULLED_EXPIRE = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePulled",
+                "countUnit": "days",
+                "countNumber": 30,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
+"""Valid for the sweep (our extension), refused by ECR's PutLifecyclePolicy."""
+
+
+def test_a_native_policy_ecr_would_refuse_fails_synth_and_the_sweeps_own_policy_may_use_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        build_app(_context(nativeLifecyclePolicy=json.dumps(PULLED_EXPIRE)))
+    (problem,) = raised.value.problems
+    assert problem.startswith("nativeLifecyclePolicy (-c): got ")
+    assert "PutLifecyclePolicy accepts sinceImagePulled only with" in problem
+    policy_file = tmp_path / "native.json"
+    policy_file.write_text(json.dumps(PULLED_EXPIRE))
+    with pytest.raises(SettingsError) as from_file:
+        settings_from_context(_context(nativeLifecyclePolicyFile=str(policy_file)))
+    assert f"nativeLifecyclePolicyFile '{policy_file}': " in str(from_file.value)
+    assert "sinceImagePulled only with" in str(from_file.value)
+    lifecycle = settings_from_context(
+        _context(lifecyclePolicy=json.dumps(PULLED_EXPIRE), keepTaggedImages=10)
+    )
+    assert lifecycle.lifecycle_policy is not None
+
+
+def test_regions_are_checked_against_the_sdks_partition_data_with_an_escape() -> None:
+    with pytest.raises(SettingsError) as raised:
+        build_app(_context(regions='["us-east-1","us-east-99"]'))
+    (problem,) = raised.value.problems
+    assert problem.startswith("regions (-c): 'us-east-99' is not a region botocore ")
+    assert "(did you mean 'us-east-" in problem
+    assert "allowUnknownRegions" in problem
+    known = settings_from_context(_context(regions='["eu-west-1","us-gov-west-1","cn-north-1"]'))
+    assert known.regions == ("eu-west-1", "us-gov-west-1", "cn-north-1")
+    newer = settings_from_context(_context(regions="us-east-99", allowUnknownRegions="true"))
+    assert newer.regions == ("us-east-99",)
+
+
+def test_a_setting_the_lifecycle_policy_overrides_is_an_error_when_given_explicitly() -> None:
+    policy = json.dumps(PULLED_EXPIRE)
+    with pytest.raises(SettingsError) as raised:
+        build_app(_context(lifecyclePolicy=policy, keepTaggedImages="3"))
+    (problem,) = raised.value.problems
+    assert problem.startswith("keepTaggedImages (-c): 3 would not be used (lifecyclePolicy wins")
+    with pytest.raises(SettingsError, match=r"untaggedGraceDays \(-c\): 10 would not be used"):
+        settings_from_context(
+            _context(lifecyclePolicy=policy, untaggedGraceDays=10),
+            origins={"untaggedGraceDays": "-c"},
+        )
+    with pytest.raises(SettingsError, match=r"crossAccountRoleName: \"Sweeper\" would not be"):
+        settings_from_context(_context(crossAccountRoleName="Sweeper"))
+    # cdk.json lists every setting at its default: those values change nothing and pass.
+    settings = settings_from_context(_context(lifecyclePolicy=policy))
+    assert settings.lifecycle_policy is not None and settings.keep_tagged_images == 10

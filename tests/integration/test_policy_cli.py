@@ -257,6 +257,29 @@ def test_an_invalid_policy_file_exits_2_with_the_reason_and_writes_nothing(
     assert stored_policy(local_ecr, "web") is None
 
 
+def test_a_policy_ecr_would_refuse_exits_2_in_plan_and_apply_before_any_call(
+    local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """sinceImagePulled with expire is our evaluator's extension; PutLifecyclePolicy refuses it,
+    so plan must not show `create` for it and apply must not try it on every repository."""
+    for name in ("web", "api"):
+        local_ecr.client("ecr").create_repository(repositoryName=name)
+    pulled = tmp_path / "pulled.json"
+    rules = json.loads(json.dumps(WANTED["rules"]))
+    rules[0]["selection"] = rules[0]["selection"] | {"countType": "sinceImagePulled"}
+    pulled.write_text(json.dumps({"rules": rules}))
+    local_ecr.reset_counters()
+    for action in ("plan", "apply"):
+        extra = ("--yes",) if action == "apply" else ()
+        code, out, err = policy_cli(local_ecr, capsys, action, pulled, *extra)
+        assert code == 2 and out == "", action
+        assert err.startswith(f"ecr-sweeper: --policy {pulled}: rule 1 (rulePriority 1): ")
+        assert "PutLifecyclePolicy accepts sinceImagePulled only with" in err
+        assert len(err.strip().splitlines()) == 1
+    assert sum(local_ecr.calls.values()) == 0, "refused before any AWS call"
+    assert stored_policy(local_ecr, "web") is None and stored_policy(local_ecr, "api") is None
+
+
 def test_without_a_terminal_apply_needs_yes(
     local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str], wanted_file: Path
 ) -> None:

@@ -230,6 +230,43 @@ def parse_policy(document: Any) -> LifecyclePolicy:
     return LifecyclePolicy(tuple(sorted(rules, key=lambda rule: rule.priority)))
 
 
+MIN_POLICY_CHARACTERS = 100
+"""PutLifecyclePolicy refuses lifecyclePolicyText shorter than 100 characters."""
+
+
+def native_policy_problem(policy: LifecyclePolicy) -> str | None:
+    """Why ECR's PutLifecyclePolicy would refuse this (valid) policy, or None.
+
+    What only the native API refuses: `sinceImagePulled` with `expire` (our evaluator's
+    extension), and written text outside 100 to 30,720 characters.
+    """
+    for position, rule in enumerate(policy.rules, start=1):
+        if rule.selection.count_type == "sinceImagePulled" and rule.action == "expire":
+            return (
+                f"{_where(position, rule.priority)}: countType 'sinceImagePulled' with "
+                '"expire": ECR\'s PutLifecyclePolicy accepts sinceImagePulled only with '
+                '{"type": "transition", "targetStorageClass": "archive"} (expiring by last pull '
+                "is ecr-sweeper's extension: put it in lifecyclePolicy, not in a native policy)"
+            )
+    length = len(json.dumps(policy_document(policy), separators=(",", ":"), ensure_ascii=False))
+    if not MIN_POLICY_CHARACTERS <= length <= MAX_POLICY_CHARACTERS:
+        return (
+            f"policy text: {length:,} characters as written; PutLifecyclePolicy accepts "
+            f"{MIN_POLICY_CHARACTERS} to {MAX_POLICY_CHARACTERS:,}"
+        )
+    return None
+
+
+def parse_native_policy(document: Any) -> LifecyclePolicy:
+    """`parse_policy`, and also refused where ECR's PutLifecyclePolicy alone refuses: a policy
+    ecr-sweeper writes to a repository (`policy apply`, nativeLifecyclePolicy)."""
+    policy = parse_policy(document)
+    problem = native_policy_problem(policy)
+    if problem is not None:
+        raise PolicyError(problem)
+    return policy
+
+
 def _load_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)

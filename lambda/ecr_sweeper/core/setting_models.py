@@ -28,6 +28,7 @@ from ecr_sweeper.core.setting_types import (
     LogLevel,
     LogRetention,
     Namespace,
+    NativePolicy,
     Policy,
     PolicyArn,
     Price,
@@ -94,7 +95,7 @@ class PolicySettings:
         description="with archive: delete archived images this many days after archiving "
         "(null: never)",
     )
-    native_lifecycle_policy: Policy = Field(
+    native_lifecycle_policy: NativePolicy = Field(
         default=None,
         description="an ECR lifecycle policy the nightly run puts on every selected repository "
         "(where it differs)",
@@ -306,4 +307,9 @@ class DeploySettings:
         ge=1,
         le=FAN_OUT_CONCURRENCY_LIMIT,
         description="child executions of the fan-out running at once (the Map's MaxConcurrency)",
+    )
+    allow_unknown_regions: Boolean = Field(
+        default=False,
+        description="true: accept regions the installed AWS SDK doesn't know (newer than it); "
+        "synth and the CLI refuse them otherwise",
     )

@@ -276,6 +276,15 @@ def _location(value: Any) -> Any:
 
 def policy(value: Any) -> dict[str, Any] | None:
     """An ECR lifecycle policy (object or JSON text), normalized; None for a blank value."""
+    return _policy(value, lifecycle.parse_policy)
+
+
+def native_policy(value: Any) -> dict[str, Any] | None:
+    """`policy`, also refused where ECR's PutLifecyclePolicy alone refuses it."""
+    return _policy(value, lifecycle.parse_native_policy)
+
+
+def _policy(value: Any, parse: Callable[[Any], lifecycle.LifecyclePolicy]) -> dict[str, Any] | None:
     value = _blank_is_none(value)
     if value is None:
         return None
@@ -287,7 +296,7 @@ def policy(value: Any) -> dict[str, Any] | None:
         except RecursionError:
             raise Refused("a lifecycle policy as a JSON object (nested too deeply)") from None
     try:
-        parsed = lifecycle.parse_policy(value)
+        parsed = parse(value)
     except lifecycle.PolicyError as error:
         raise Refused(f"a valid lifecycle policy: {error}") from None
     except RecursionError:
@@ -350,6 +359,7 @@ ExpiredImageAction = Annotated[
     Accepts("one of " + ", ".join(EXPIRED_IMAGE_ACTIONS)),
 ]
 Policy = Annotated[dict[str, Any] | None, BeforeValidator(policy)]
+NativePolicy = Annotated[dict[str, Any] | None, BeforeValidator(native_policy)]
 
 _Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*?-]+$")]
 _Repository = Annotated[str, StringConstraints(pattern=r"^[a-z0-9._/*?-]+$")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -32,7 +32,14 @@ from ecr_sweeper.core.setting_models import (
     RunOptions,
     SelectionSettings,
 )
-from ecr_sweeper.core.setting_types import CONFIGURED, Accepts, Problems, Refused, policy
+from ecr_sweeper.core.setting_types import (
+    CONFIGURED,
+    Accepts,
+    Problems,
+    Refused,
+    native_policy,
+    policy,
+)
 
 T = TypeVar("T")
 
@@ -117,6 +124,7 @@ class Settings(RunOptions, ProtectionSettings, SelectionSettings, PolicySettings
         Every key must be a setting or one of CDK's own (see `_CDK_KEY`).
         """
         own = {key: value for key, value in context.items() if _OWN_KEY.fullmatch(key)}
+        given = dict(own)
         foreign = [
             foreign_key_message(key, origins)
             for key in context
@@ -128,6 +136,9 @@ class Settings(RunOptions, ProtectionSettings, SelectionSettings, PolicySettings
             raise SettingsError([*foreign, *error.problems]) from None
         if foreign:
             raise SettingsError(foreign)
+        unused = unused_problems(settings, given, origins)
+        if unused:
+            raise SettingsError(unused)
         return settings
 
     @classmethod
@@ -197,12 +208,52 @@ def json_schema() -> dict[str, Any]:
 
 POLICY_FILE_KEY = "lifecyclePolicyFile"
 NATIVE_POLICY_FILE_KEY = "nativeLifecyclePolicyFile"
-_POLICY_FILES = {
+POLICY_FILES = {
     POLICY_FILE_KEY: "lifecyclePolicy",
     NATIVE_POLICY_FILE_KEY: "nativeLifecyclePolicy",
 }
 """Each file key and the setting its file fills in."""
 SETTING_KEYS: tuple[str, ...] = (*_keys(StackSettings), POLICY_FILE_KEY, NATIVE_POLICY_FILE_KEY)
+
+
+def unused_settings(settings: Settings, given: Collection[str] = ()) -> dict[str, str]:
+    """{key: which setting wins, or why it has no effect} for each setting these settings don't
+    use. `given`: the keys given (to name lifecyclePolicyFile rather than lifecyclePolicy)."""
+    unused: dict[str, str] = {}
+    if settings.lifecycle_policy is not None:
+        winner = POLICY_FILE_KEY if POLICY_FILE_KEY in given else "lifecyclePolicy"
+        why = f"{winner} wins: a lifecycle policy replaces keepTaggedImages and untaggedGraceDays"
+        unused["keepTaggedImages"] = unused["untaggedGraceDays"] = why
+    if not settings.accounts:
+        unused["crossAccountRoleName"] = "no accounts are set, so no role is assumed"
+    return unused
+
+
+def unused_problems(
+    settings: Settings, given: Mapping[str, Any], origins: Mapping[str, str] | None = None
+) -> list[str]:
+    """An error for each setting given explicitly that another setting overrides (or makes
+    unused): given with `-c`, or in a file with a value other than its default (cdk.json lists
+    every setting at its default, and those change nothing)."""
+    files = {key for key, value in given.items() if value not in (None, "")}
+    defaults = type(settings)()
+    problems = []
+    for key, why in unused_settings(settings, files).items():
+        if key not in given:
+            continue
+        name = _snake(key)
+        value = getattr(settings, name)
+        from_c = origins is not None and origins.get(key) == "-c"
+        if from_c or value != getattr(defaults, name):
+            problems.append(
+                f"{_from(key, origins)}: {shown(value)} would not be used ({why}); remove "
+                f"{key}, or the setting that overrides it"
+            )
+    return problems
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def describe_settings() -> list[tuple[str, str]]:
@@ -219,7 +270,7 @@ def _read_policy_files(
     own: dict[str, Any], base_dir: Path | None, origins: Mapping[str, str] | None
 ) -> dict[str, Any]:
     """`own` with each policy file key replaced by the policy its file holds."""
-    for file_key, setting in _POLICY_FILES.items():
+    for file_key, setting in POLICY_FILES.items():
         policy_file = own.pop(file_key, None)
         if policy_file in (None, ""):
             continue
@@ -228,7 +279,8 @@ def _read_policy_files(
         where = f"{_from(file_key, origins)} {str(policy_file)!r}"
         document = _read_policy_file(str(policy_file), base_dir or Path.cwd(), where)
         try:
-            own[setting] = policy(document)
+            read = native_policy if file_key == NATIVE_POLICY_FILE_KEY else policy
+            own[setting] = read(document)
         except Refused as error:
             raise SettingsError([f"{where}: {error}"]) from None
     return own

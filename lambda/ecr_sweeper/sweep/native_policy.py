@@ -356,7 +356,7 @@ def enforce(context: RunContext, repository: Repository, result: RepositoryResul
     change = reconcile(
         context.registry,
         repository,
-        lifecycle.parse_policy(document),
+        lifecycle.parse_native_policy(document),
         now=context.started_at,
         in_use=context.in_use,
         write=not context.dry_run,

@@ -236,7 +236,7 @@ def test_settings_reports_the_policy_file_and_refuses_bad_values_like_synth(
     config = _config(tmp_path, {"lifecyclePolicyFile": "policy.json"})
     assert cli.main(["settings", "--config", str(config), "--output", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)["lifecyclePolicy"]
-    assert shown["source"] == "cdk.json" and shown["file"] == "policy.json"
+    assert shown["source"] == "cdk.json lifecyclePolicyFile" and shown["file"] == "policy.json"
     assert shown["value"]["rules"][0]["rulePriority"] == 1
 
     bad = _config(tmp_path, {"keepTaggedImages": 0, "untaggedGraceDay": 3})

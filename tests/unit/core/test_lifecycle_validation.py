@@ -17,6 +17,8 @@ from ecr_sweeper.core.lifecycle import (
     PolicyError,
     Rule,
     Selection,
+    native_policy_problem,
+    parse_native_policy,
     parse_policy,
     policy_document,
 )
@@ -228,6 +230,39 @@ def test_since_image_pulled_with_expire_is_our_extension() -> None:
     document = valid_policy()
     second_selection(document)["countType"] = "sinceImagePulled"
     assert parse_policy(document).rules[1].selection.count_type == "sinceImagePulled"
+
+
+def test_a_native_policy_is_refused_where_put_lifecycle_policy_alone_refuses_it() -> None:
+    """ECR takes sinceImagePulled only with transition: our extension never reaches ECR."""
+    document = valid_policy()
+    second_selection(document)["countType"] = "sinceImagePulled"
+    with pytest.raises(PolicyError) as caught:
+        parse_native_policy(document)
+    message = str(caught.value)
+    assert message.startswith("rule 2 (rulePriority 5): countType 'sinceImagePulled' with ")
+    assert "accepts sinceImagePulled only with" in message and '"transition"' in message
+    document["rules"][1]["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    assert parse_native_policy(document).rules[1].action == "transition"
+    assert parse_native_policy(valid_policy()) == parse_policy(valid_policy())
+
+
+def test_a_native_policy_gets_the_evaluators_grammar_and_limits_too() -> None:
+    document = valid_policy()
+    first_selection(document)["countUnit"] = "days"
+    with pytest.raises(PolicyError, match="countUnit: not allowed"):
+        parse_native_policy(document)
+
+
+def test_the_written_text_is_checked_against_put_lifecycle_policys_length_limits() -> None:
+    shortest = parse_policy(
+        {"rules": [{"rulePriority": 1, "action": {"type": "expire"}, "selection": {
+            "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1}}]}
+    )  # fmt: skip
+    assert native_policy_problem(shortest) is None, "the shortest canonical text has 138"
+    built = shortest.rules[0]  # a policy built in code is not limited by parse_policy's text check
+    policy = LifecyclePolicy((Rule(1, "x" * 30_700, built.selection),))
+    problem = native_policy_problem(policy)
+    assert problem is not None and "PutLifecyclePolicy accepts 100 to 30,720" in problem
 
 
 # --- the archive storage class ------------------------------------------------------------------
