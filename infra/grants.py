@@ -162,7 +162,8 @@ def repository_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
         grants.append(
             Grant(
                 "EnforceLifecyclePolicies",
-                permissions.ECR_NATIVE_POLICY_ACTIONS,
+                permissions.ECR_NATIVE_POLICY_ACTIONS
+                + (() if settings.sweep_images else permissions.ECR_POLICY_CHECK_ACTIONS),
                 included,
                 wildcard,
             )

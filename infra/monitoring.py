@@ -387,7 +387,12 @@ class SweeperMonitoring(Construct):
                 self.metric(
                     names.LIFECYCLE_POLICIES_CHANGED,
                     label="native lifecycle policies created or updated",
-                )
+                ),
+                self.metric(
+                    names.LIFECYCLE_POLICIES_SKIPPED,
+                    label="native lifecycle policies not written (would expire what the sweep "
+                    "keeps)",
+                ),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
             right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),

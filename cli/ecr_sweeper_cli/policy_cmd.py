@@ -1,9 +1,11 @@
 """`ecr-sweeper policy plan|apply`: one ECR native lifecycle policy on every selected repository.
 
-The safe version of "for every repository, PutLifecyclePolicy": it reads every page, selects
-repositories as the sweep does, shows per repository what would change (with a diff, and how many
-images each policy would expire now, by our own engine), warns where the policy would expire an
-image in use, and writes only where the canonical policy differs.
+The safe version of "for every repository, PutLifecyclePolicy": it validates the policy as
+PutLifecyclePolicy does, reads every page, selects repositories as the sweep does, shows per
+repository what would change (with a diff, and how many images each policy would expire now, by
+our own engine), warns where the policy would expire an image the sweep keeps (in use, a child
+of a kept index, a referrer of a kept image) and skips those repositories unless --force, and
+writes only where the canonical policy differs.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help="skip repositories where the policy would expire an image ECS or Lambda uses "
             "(or where that can't be known)",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="write also where the policy would expire images the sweep keeps (in use, "
+            "children of kept indexes, referrers of kept images); they are skipped otherwise",
+        )
         add_target_options(
             parser, output_help="table (default) or json: one JSON document on stdout"
         )
@@ -110,6 +118,7 @@ def _rollout(args: argparse.Namespace) -> PolicyRollout:
         images_in_use=lambda: learn_usage(lambda: images_in_use(settings, target.client)),
         workers=workers,
         protect_in_use=args.protect_in_use,
+        force=args.force,
     )
 
 

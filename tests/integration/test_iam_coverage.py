@@ -252,13 +252,15 @@ def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_action
 
 
 def test_a_run_that_sweeps_no_images_is_granted_no_image_action(local_ecr: LocalEcr) -> None:
-    """sweepImages false: the role may read tags and put lifecycle policies, and not delete."""
+    """sweepImages false: the role may read tags and put lifecycle policies, and not delete; it
+    may read the images, to check a policy against what the sweep keeps before writing it."""
     busy_registry(local_ecr, "ssm:/refs/in-use")
     local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value="{}", Type="String")
     local_ecr.reset_counters()
     settings = Settings(
         extra_image_references="ssm:/refs/in-use",
         native_lifecycle_policy=NATIVE_POLICY,
+        native_lifecycle_policy_force=True,  # it expires the kept index's child: write anyway
         sweep_images=False,
     )
     target = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
@@ -275,10 +277,12 @@ def test_a_run_that_sweeps_no_images_is_granted_no_image_action(local_ecr: Local
         **cdk_json_context(),
         "extraImageReferences": "ssm:/refs/in-use",
         "nativeLifecyclePolicy": NATIVE_POLICY,
+        "nativeLifecyclePolicyForce": True,
         "sweepImages": False,
     }
     granted = granted_actions(synthesized_template(context))
-    assert "ecr:BatchDeleteImage" not in granted and "ecr:DescribeImages" not in granted
+    assert "ecr:BatchDeleteImage" not in granted and "ecr:UpdateImageStorageClass" not in granted
+    assert "ecr:DescribeImages" in called, "the policy was checked before it was written"
     assert called <= granted, f"called but not granted: {sorted(called - granted)}"
     # The cursor is written only when a run ran out of time.
     assert granted - called == {"ssm:PutParameter"}, sorted(granted - called)

@@ -311,10 +311,14 @@ def test_in_use_images_are_warned_about_and_protect_in_use_skips_the_repository(
     code, plan = as_json(local_ecr, capsys, "plan", wanted_file)
     assert code == 0
     web = by_repository(plan)["web"]
-    assert web["change"] == "create" and web["wouldExpire"] == 2
+    assert web["change"] == "skipped" and web["wouldExpire"] == 2
+    assert web["reason"] == (
+        "the policy would expire what the sweep keeps (1 warning(s)); --force writes it anyway"
+    )
     (warning,) = web["warnings"]
     assert warning.startswith(f"v0 ({digest}): the policy would expire it, but it is in use by")
     assert by_repository(plan)["api"]["warnings"] == []
+    assert by_repository(plan)["api"]["change"] == "create"
 
     code, protected = as_json(local_ecr, capsys, "apply", wanted_file, "--yes", "--protect-in-use")
     assert code == 0
@@ -324,7 +328,12 @@ def test_in_use_images_are_warned_about_and_protect_in_use_skips_the_repository(
     assert entries["api"]["change"] == "create"
     assert stored_policy(local_ecr, "web") is None
 
-    code, applied = as_json(local_ecr, capsys, "apply", wanted_file, "--yes")
+    code, refused = as_json(local_ecr, capsys, "apply", wanted_file, "--yes")
+    assert code == 0
+    assert by_repository(refused)["web"]["change"] == "skipped"
+    assert stored_policy(local_ecr, "web") is None, "apply refuses it without --force"
+
+    code, applied = as_json(local_ecr, capsys, "apply", wanted_file, "--yes", "--force")
     assert code == 0
     assert by_repository(applied)["web"]["change"] == "create"
     assert by_repository(applied)["web"]["warnings"] == [warning]
@@ -426,3 +435,58 @@ def test_when_images_in_use_are_unknown_protect_in_use_writes_nothing(
     web = by_repository(applied)["web"]
     assert web["change"] == "create" and web["wouldExpire"] == 1
     assert web["warnings"][0].startswith("images in use are unknown: ")
+
+
+def test_plan_and_apply_name_a_child_the_sweep_keeps_and_apply_needs_force(
+    local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An untagged-after-1-day native policy on a multi-arch image: ECR judges the untagged
+    child on its own and would expire it; the sweep keeps it with its index v1."""
+    make = ManifestFactory(random.Random(29))
+    child = make.image(oci=True)
+    child_digest = push(local_ecr, "app", child, None, 5)
+    push(local_ecr, "app", make.index([(child, "linux/amd64")]), "v1", 5)
+    native = tmp_path / "native.json"
+    untagged = json.loads(json.dumps(WANTED["rules"][0]))
+    untagged["selection"]["countNumber"] = 1
+    native.write_text(json.dumps({"rules": [untagged]}))
+
+    code, plan = as_json(local_ecr, capsys, "plan", native)
+    assert code == 0
+    app = by_repository(plan)["app"]
+    assert app["change"] == "skipped" and app["wouldExpire"] == 1
+    assert app["warnings"] == [
+        f"{child_digest[:19]} ({child_digest}): the policy would expire it, but the sweep keeps "
+        "it: child of kept index v1"
+    ]
+    code, table, _ = policy_cli(local_ecr, capsys, "plan", native)
+    assert "warning:" in table and "--force writes it anyway" in " ".join(table.split())
+
+    code, refused = as_json(local_ecr, capsys, "apply", native, "--yes")
+    assert code == 0 and by_repository(refused)["app"]["change"] == "skipped"
+    assert stored_policy(local_ecr, "app") is None
+    code, forced = as_json(local_ecr, capsys, "apply", native, "--yes", "--force")
+    assert code == 0 and by_repository(forced)["app"]["change"] == "create"
+    assert stored_policy(local_ecr, "app") is not None
+
+
+def test_the_sweeps_plan_warns_before_native_lifecycle_policy_file_is_ever_written(
+    local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    make = ManifestFactory(random.Random(31))
+    child = make.image(oci=True)
+    child_digest = push(local_ecr, "app", child, None, 5)
+    push(local_ecr, "app", make.index([(child, "linux/amd64")]), "v1", 5)
+    untagged = json.loads(json.dumps(WANTED["rules"][0]))
+    untagged["selection"]["countNumber"] = 1
+    (tmp_path / "native.json").write_text(json.dumps({"rules": [untagged]}))
+    target = ["--endpoint-url", local_ecr.endpoint_url, "--region", local_ecr.region]
+    context = ["-c", f"nativeLifecyclePolicyFile={tmp_path / 'native.json'}"]
+    code = main(["plan", *target, "--config", str(ROOT / "cdk.json"), *context, "--output", "json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    (app,) = summary["perRepository"]
+    assert app["nativeLifecyclePolicy"] == "skipped"
+    assert app["notes"][0].startswith("nativeLifecyclePolicy not written: the policy would expire")
+    assert child_digest in app["notes"][1] and "child of kept index v1" in app["notes"][1]
+    assert stored_policy(local_ecr, "app") is None

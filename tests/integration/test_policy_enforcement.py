@@ -144,3 +144,59 @@ def test_a_failed_put_fails_that_repository_only_and_the_sweep_goes_on(
         failed[0]["repository"]
     ]
     assert summary["imagesDeleted"] >= 2, "the sweep still ran in every repository"
+
+
+def multi_arch(local_ecr: LocalEcr) -> str:
+    """`app`: index v1 (kept) with an untagged child pushed 30 days ago, which NATIVE (untagged
+    after 14 days) would expire; `plain`: nothing NATIVE would expire that the sweep keeps."""
+    make = ManifestFactory(random.Random(23))
+    child = make.image(oci=True)
+    child_digest = push(local_ecr, "app", child, None, 30)
+    push(local_ecr, "app", make.index([(child, "linux/amd64")]), "v1", 30)
+    push(local_ecr, "plain", make.image(compact=True), "v1", 30)
+    return child_digest
+
+
+def test_a_policy_that_would_expire_what_the_sweep_keeps_is_skipped_with_a_warning_and_a_metric(
+    handler: ModuleType,
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    child = multi_arch(local_ecr)
+    configure(monkeypatch, nativeLifecyclePolicy=NATIVE)
+    summary = invoke(handler, {})
+    logs, emf = records(capsys.readouterr().out)
+
+    assert policy_of(local_ecr, "app") is None, "not written: ECR would delete the kept child"
+    assert policy_of(local_ecr, "plain") is not None
+    changes = {r["repository"]: r for r in summary["perRepository"]}
+    assert changes["app"]["nativeLifecyclePolicy"] == "skipped"
+    assert changes["plain"]["nativeLifecyclePolicy"] == "create"
+    assert changes["app"]["status"] == "swept", "the sweep itself still runs"
+    assert changes["app"]["notes"][0].startswith(
+        "nativeLifecyclePolicy not written: the policy would expire what the sweep keeps"
+    )
+    assert "nativeLifecyclePolicyForce: true writes it anyway" in changes["app"]["notes"][0]
+    assert changes["app"]["notes"][1] == (
+        f"nativeLifecyclePolicy: {child[:19]} ({child}): the policy would expire it, but the "
+        "sweep keeps it: child of kept index v1"
+    )
+    (skipped,) = [r for r in logs if r.get(ev.EVENT) == ev.POLICY_SKIPPED]
+    assert skipped["level"] == "WARNING" and skipped[ev.REPOSITORY] == "app"
+    assert skipped[ev.WARNING_COUNT] == 1 and child in skipped[ev.WARNINGS][0]
+    assert emf[0][names.LIFECYCLE_POLICIES_SKIPPED] == [1]
+    assert emf[0][names.LIFECYCLE_POLICIES_CHANGED] == [1]
+    assert child in remaining(local_ecr, "app"), "and the sweep keeps the child"
+
+    configure(monkeypatch, nativeLifecyclePolicy=NATIVE, nativeLifecyclePolicyForce=True)
+    forced = invoke(handler, {})
+    logs, emf = records(capsys.readouterr().out)
+    assert policy_of(local_ecr, "app") == policy_text(lifecycle.parse_policy(NATIVE))
+    assert {r["repository"]: r.get("nativeLifecyclePolicy") for r in forced["perRepository"]} == {
+        "app": "create",
+        "plain": "unchanged",
+    }
+    (warned,) = [r for r in logs if r.get(ev.EVENT) == ev.POLICY_FORCED]
+    assert warned["level"] == "WARNING" and child in warned[ev.WARNINGS][0]
+    assert emf[0][names.LIFECYCLE_POLICIES_SKIPPED] == [0]

@@ -36,6 +36,11 @@ def ecr_repository_actions(archives: bool, deletes: bool = True) -> tuple[str, .
 ECR_NATIVE_POLICY_ACTIONS: tuple[str, ...] = ("ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy")
 """Read and put repositories' native lifecycle policies (settings: nativeLifecyclePolicy)."""
 
+ECR_POLICY_CHECK_ACTIONS: tuple[str, ...] = ("ecr:DescribeImages", "ecr:BatchGetImage")
+"""Read a repository's images and index manifests: before a native lifecycle policy is written,
+it is checked against what the sweep keeps there. Reads only; a run that sweeps images has them
+already (ECR_REPOSITORY_ACTIONS)."""
+
 ECR_WRITE_ACTIONS: tuple[str, ...] = (
     "ecr:BatchDeleteImage",
     "ecr:UpdateImageStorageClass",

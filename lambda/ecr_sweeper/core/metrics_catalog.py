@@ -40,6 +40,10 @@ LIFECYCLE_POLICIES_CHANGED = "LifecyclePoliciesChanged"
 """Repositories whose native lifecycle policy the run created or updated (nativeLifecyclePolicy)."""
 GUARD_HELD = "GuardHeld"
 """1 when the deletion guard held the live run (or a repository of it), else 0 (core.guard)."""
+LIFECYCLE_POLICIES_SKIPPED = "LifecyclePoliciesSkipped"
+"""Repositories where nativeLifecyclePolicy differs but was not written: it would expire images
+the sweep keeps (in use, children of kept indexes, referrers of kept images), and
+nativeLifecyclePolicyForce is not set (or the repository was deleted during the run)."""
 
 KEPT_BY_PROTECTION: dict[Protection, str] = {
     Protection.PROTECTED_TAG: "KeptProtectedTag",
@@ -70,5 +74,6 @@ ALL_METRICS: tuple[str, ...] = (
     RUN_COMPLETED,
     LIFECYCLE_POLICIES_CHANGED,
     GUARD_HELD,
+    LIFECYCLE_POLICIES_SKIPPED,
     *KEPT_BY_PROTECTION.values(),
 )

@@ -105,6 +105,11 @@ class PolicySettings:
         description="false: the run deletes no image itself (it only enforces "
         "nativeLifecyclePolicy)",
     )
+    native_lifecycle_policy_force: Boolean = Field(
+        default=False,
+        description="true: put nativeLifecyclePolicy even where it would expire images the sweep "
+        "keeps (in use, children of kept indexes, referrers of kept images)",
+    )
 
     @property
     def archives(self) -> bool:

@@ -226,6 +226,8 @@ def unused_settings(settings: Settings, given: Collection[str] = ()) -> dict[str
         unused["keepTaggedImages"] = unused["untaggedGraceDays"] = why
     if not settings.accounts:
         unused["crossAccountRoleName"] = "no accounts are set, so no role is assumed"
+    if settings.native_lifecycle_policy is None:
+        unused["nativeLifecyclePolicyForce"] = "no nativeLifecyclePolicy is set"
     return unused
 
 

@@ -41,6 +41,11 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
             sum(1 for r in summary.results if r.policy_change in ("create", "update")),
         ),
         (names.GUARD_HELD, count, 1 if summary.held else 0),
+        (
+            names.LIFECYCLE_POLICIES_SKIPPED,
+            count,
+            sum(1 for r in summary.results if r.policy_change == "skipped"),
+        ),
     ]
     kept = summary.kept_by_protection
     values.extend(

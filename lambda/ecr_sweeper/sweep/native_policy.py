@@ -28,6 +28,7 @@ from ecr_sweeper.core.references import InUse, Usage
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import Registry, RegistryError, Repository, RepositoryGone
 from ecr_sweeper.sweep.context import RunContext
+from ecr_sweeper.sweep.facts import SweepView, kept_by_the_sweep, sweep_view
 from ecr_sweeper.sweep.selection import selected_repositories
 
 if TYPE_CHECKING:
@@ -154,6 +155,30 @@ def compare(
     return result
 
 
+def risks(wanted: lifecycle.LifecyclePolicy, view: SweepView, now: datetime) -> list[str]:
+    """Pure: each image `wanted` would expire (ECR evaluates every image of the repository) that
+    the sweep keeps for a reason ECR knows nothing of, and why; or, where what the sweep keeps is
+    unknown, that the policy can't be checked."""
+    verdicts = lifecycle.evaluate(wanted, view.images, now)
+    expired = sorted(
+        (image for image in view.images if verdicts[image.digest].expired),
+        key=lambda image: (image.pushed_at, image.digest),
+    )
+    if not expired:
+        return []
+    if view.facts.uncertain is not None:
+        return [
+            f"the policy would expire {len(expired)} image(s), and what the sweep keeps is "
+            f"unknown: {view.facts.uncertain}"
+        ]
+    kept = kept_by_the_sweep(view)
+    return [
+        f"{image.label()} ({image.digest}): the policy would expire it, but {kept[image.digest]}"
+        for image in expired
+        if image.digest in kept
+    ]
+
+
 def reconcile(
     registry: Registry,
     repository: Repository,
@@ -165,18 +190,31 @@ def reconcile(
     write: bool,
     protect_in_use: bool = False,
     evaluate: bool = True,
+    sweep: Callable[[], SweepView] | None = None,
+    force: bool = False,
+    escape: str = "--force",
 ) -> PolicyChange:
     """Read, compare and (if `write` and it differs) put the policy of one repository.
 
     Never raises for a registry error: the change is then `failed` with the error code.
     With `protect_in_use`, a repository where the policy would expire an image in use (or where
-    that is unknown, because an in-use source could not be read) is skipped.
+    that is unknown, because an in-use source could not be read) is skipped. With `sweep` (what
+    the sweep sees and keeps there), a repository where the policy would expire what the sweep
+    keeps (in use, a child of a kept index, a referrer of a kept image) is skipped with a
+    warning per image, unless `force`; the reason names the `escape` that forces it.
     """
     name = repository.name
     try:
         current = registry.lifecycle_policy(name)
-        images = registry.images(name) if evaluate else None
-        by_digest, by_tag = in_use.for_repository(repository.registry_id, repository.region, name)
+        view = sweep() if sweep is not None and evaluate else None
+        images = view.images if view is not None else None
+        if images is None and evaluate:
+            images = registry.images(name)
+        by_digest, by_tag = (
+            ({}, {})
+            if view is not None
+            else in_use.for_repository(repository.registry_id, repository.region, name)
+        )
         result = compare(
             name,
             wanted,
@@ -188,6 +226,10 @@ def reconcile(
         )
         if in_use_unknown is not None and evaluate:
             result.warnings.append(f"images in use are unknown: {in_use_unknown}")
+        found: list[str] = []
+        if sweep is not None and (view is not None or result.change in WRITES):
+            found = risks(wanted, view or sweep(), now)
+            result.warnings.extend(found)
         if protect_in_use and result.change in WRITES:
             if result.in_use_warnings:
                 count = len(result.in_use_warnings)
@@ -196,6 +238,12 @@ def reconcile(
             elif in_use_unknown is not None:
                 result.change = SKIPPED
                 result.reason = f"--protect-in-use: images in use are unknown ({in_use_unknown})"
+        if found and result.change in WRITES and not force:
+            result.change = SKIPPED
+            result.reason = (
+                f"the policy would expire what the sweep keeps ({len(found)} warning(s)); "
+                f"{escape} writes it anyway"
+            )
         if write and result.change in WRITES:
             registry.put_lifecycle_policy(name, policy_text(wanted))
             result.written = True
@@ -275,7 +323,9 @@ class PolicyRollout:
 
     Selection is the sweep's: include/exclude patterns, then the `ecr-sweeper:skip` tag (and a
     repository whose override tags can't be read is skipped, as the sweep skips it).
-    `images_in_use` returns the images in use, or why they are unknown.
+    `images_in_use` returns the images in use, or why they are unknown. Each repository is
+    planned as the sweep plans it, and one where the policy would expire what the sweep keeps
+    is skipped unless `force`.
     """
 
     def __init__(
@@ -287,6 +337,7 @@ class PolicyRollout:
         images_in_use: Callable[[], Usage],
         workers: int,
         protect_in_use: bool = False,
+        force: bool = False,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._registry = registry
@@ -295,6 +346,7 @@ class PolicyRollout:
         self._images_in_use = images_in_use
         self._workers = workers
         self._protect_in_use = protect_in_use
+        self._force = force
         self._clock = clock
 
     def run(self, *, write: bool, only: frozenset[str] | None = None) -> PolicyReport:
@@ -314,7 +366,8 @@ class PolicyRollout:
         def one(repository: Repository) -> PolicyChange:
             try:
                 tags = self._registry.repository_tags(repository)
-                if overrides.repository_rules(self._settings, tags).skip:
+                rules = overrides.repository_rules(self._settings, tags)
+                if rules.skip:
                     return PolicyChange(
                         repository.name, SKIPPED, reason=f"tagged {overrides.SKIP_TAG}=true"
                     )
@@ -337,6 +390,8 @@ class PolicyRollout:
                 in_use_unknown=unknown,
                 write=write and (only is None or repository.name in only),
                 protect_in_use=self._protect_in_use,
+                sweep=lambda: sweep_view(self._registry, in_use, repository, rules, now=now),
+                force=self._force,
             )
 
         with ThreadPoolExecutor(max(1, self._workers), thread_name_prefix="policy") as pool:
@@ -344,15 +399,37 @@ class PolicyRollout:
         return report
 
 
-def enforce(context: RunContext, repository: Repository, result: RepositoryResult) -> None:
+NATIVE_FORCE = "nativeLifecyclePolicyForce: true"
+MAX_REPORTED_WARNINGS = 20
+"""Warnings per repository a run logs and notes; the rest are counted. A record stays far below
+CloudWatch Logs' 256 KiB, and the run summary below Lambda's 6 MB response."""
+
+
+def _first_warnings(warnings: Sequence[str]) -> list[str]:
+    shown = list(warnings[:MAX_REPORTED_WARNINGS])
+    if len(warnings) > MAX_REPORTED_WARNINGS:
+        shown.append(f"... and {len(warnings) - MAX_REPORTED_WARNINGS} more")
+    return shown
+
+
+def enforce(
+    context: RunContext,
+    repository: Repository,
+    result: RepositoryResult,
+    sweep: Callable[[], SweepView],
+) -> list[str]:
     """The nightly run's hook: put `nativeLifecyclePolicy` on the repository where it differs.
 
-    A no-op unless the setting is set; a dry run only reports. A failure marks the repository
-    failed (the sweep of its images still runs) and never stops the run.
+    A no-op unless the setting is set; a dry run only reports. Where the policy would expire
+    what the sweep keeps (`sweep`: the repository as the sweep sees it, read only when the
+    policy would be written), it is not written, with a warning, unless
+    nativeLifecyclePolicyForce. A failure marks the repository failed (the sweep of its images
+    still runs) and never stops the run. Returns notes for the repository's plan.
     """
-    document = context.settings.native_lifecycle_policy
+    settings = context.settings
+    document = settings.native_lifecycle_policy
     if document is None:
-        return
+        return []
     change = reconcile(
         context.registry,
         repository,
@@ -361,6 +438,9 @@ def enforce(context: RunContext, repository: Repository, result: RepositoryResul
         in_use=context.in_use,
         write=not context.dry_run,
         evaluate=False,
+        sweep=sweep,
+        force=settings.native_lifecycle_policy_force,
+        escape=NATIVE_FORCE,
     )
     result.policy_change = change.change
     fields = {
@@ -369,12 +449,23 @@ def enforce(context: RunContext, repository: Repository, result: RepositoryResul
         ev.REPOSITORY: repository.name,
         ev.POLICY_CHANGE: change.change,
     }
+    warnings = _first_warnings(change.warnings)
+    notes = [f"nativeLifecyclePolicy: {warning}" for warning in warnings]
+    reported = {ev.WARNINGS: warnings, ev.WARNING_COUNT: len(change.warnings)}
     if change.change == FAILED:
         result.status, result.error_code = FAILED, change.error
         result.reason = f"lifecycle policy not applied: {change.reason}"
         context.log.error(
             f"lifecycle policy not applied to {repository.name}: {change.error}",
             extra={ev.EVENT: ev.POLICY_FAILED, ev.ERROR_CODE: change.error, **fields},
+        )
+    elif change.change == SKIPPED and change.warnings:
+        notes.insert(0, f"nativeLifecyclePolicy not written: {change.reason}")
+        if not settings.sweep_images:
+            result.reason = notes[0]
+        context.log.warning(
+            f"lifecycle policy not written to {repository.name}: {change.reason}",
+            extra={ev.EVENT: ev.POLICY_SKIPPED, **reported, **fields},
         )
     elif change.change in WRITES:
         written = "" if change.written else "would be "
@@ -386,3 +477,10 @@ def enforce(context: RunContext, repository: Repository, result: RepositoryResul
                 **fields,
             },
         )
+        if change.warnings:
+            context.log.warning(
+                f"lifecycle policy {written}{change.change}d on {repository.name} although it "
+                f"would expire what the sweep keeps ({NATIVE_FORCE})",
+                extra={ev.EVENT: ev.POLICY_FORCED, **reported, **fields},
+            )
+    return notes

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ecr_sweeper.core import log_events as ev
-from ecr_sweeper.core import overrides, planner
-from ecr_sweeper.core.model import Image, ImageStatus, Protection, RepositoryPlan
+from ecr_sweeper.core import overrides
+from ecr_sweeper.core.model import Protection, RepositoryPlan
 from ecr_sweeper.core.results import FAILED, HELD, SKIPPED, SWEPT, UNFINISHED, RepositoryResult
 from ecr_sweeper.ports import RegistryError, Repository, RepositoryGone
 from ecr_sweeper.sweep import native_policy
 from ecr_sweeper.sweep.context import RunContext
+from ecr_sweeper.sweep.facts import SweepView, sweep_view
 from ecr_sweeper.sweep.waves import Archiving, Deletion, audit_all
 
 
@@ -32,6 +33,16 @@ class PlannedRepository:
     repository: Repository
     result: RepositoryResult
     plan: RepositoryPlan | None = None
+    rules: overrides.RepositoryRules | None = None
+    view: SweepView | None = None
+    """What the sweep sees and keeps here: listed when planning (images swept), or on the first
+    need of native policy enforcement (a policy to write is checked against it)."""
+
+    def sweep_view(self, context: RunContext) -> SweepView:
+        if self.view is None:
+            assert self.rules is not None, "a skipped repository is never acted on"
+            self.view = _view(context, self.repository, self.rules)
+        return self.view
 
     @property
     def would_delete(self) -> int:
@@ -61,8 +72,12 @@ def plan_repository(context: RunContext, repository: Repository) -> PlannedRepos
             )
         if rules.skip:
             result.status, result.reason = SKIPPED, f"tagged {overrides.SKIP_TAG}=true"
-        elif context.settings.sweep_images:
-            planned.plan = _plan(context, repository, rules, result)
+            return planned
+        planned.rules = rules
+        if context.settings.sweep_images:
+            view = planned.sweep_view(context)
+            result.images_scanned = len(view.images)
+            planned.plan = view.plan
     return planned
 
 
@@ -76,9 +91,14 @@ def act_on(
     if result.status != SWEPT:
         return result
     with _reported(result):
-        native_policy.enforce(context, planned.repository, result)
+        notes = native_policy.enforce(
+            context, planned.repository, result, lambda: planned.sweep_view(context)
+        )
         if planned.plan is not None:
-            _act(context, planned.plan, result, cap)
+            plan = planned.plan
+            if notes:
+                plan = replace(plan, notes=(*plan.notes, *notes))
+            _act(context, plan, result, cap)
     return result
 
 
@@ -98,20 +118,19 @@ def _reported(result: RepositoryResult) -> Iterator[None]:
         result.error_code = type(error).__name__
 
 
-def _plan(
-    context: RunContext,
-    repository: Repository,
-    rules: overrides.RepositoryRules,
-    result: RepositoryResult,
-) -> RepositoryPlan:
-    """List and plan once."""
+def _view(
+    context: RunContext, repository: Repository, rules: overrides.RepositoryRules
+) -> SweepView:
+    """List, learn the facts and plan once."""
     name = repository.name
-    images = context.registry.images(name)
-    result.images_scanned = len(images)
-    facts = _facts(context, repository, images)
     confirmed = None if context.confirmed is None else context.confirmed.get(name, frozenset())
-    return planner.plan_repository(
-        name, images, rules, now=context.started_at, facts=facts, confirmed=confirmed
+    return sweep_view(
+        context.registry,
+        context.usage,
+        repository,
+        rules,
+        now=context.started_at,
+        confirmed=confirmed,
     )
 
 
@@ -143,27 +162,6 @@ def _act(
         Archiving(context, name, result).run(archived, gone)
     if expired and result.status != UNFINISHED:
         Deletion(context, name, result).run(expired, gone)
-
-
-def _facts(
-    context: RunContext, repository: Repository, images: list[Image]
-) -> planner.RepositoryFacts:
-    """Index children and images in use; any doubt makes the repository uncertain."""
-    indexes = [image for image in images if image.is_index]
-    readable = sorted(i.digest for i in indexes if i.status is ImageStatus.ACTIVE)
-    manifests = context.registry.index_manifests(repository.name, readable) if readable else None
-    by_digest, by_tag = context.in_use.for_repository(
-        repository.registry_id, repository.region, repository.name
-    )
-    return planner.RepositoryFacts(
-        children=manifests.children if manifests else {},
-        in_use_by_digest=by_digest,
-        in_use_by_tag=by_tag,
-        uncertain=context.uncertain or (manifests.problem if manifests else None),
-        unreadable_indexes=tuple(
-            sorted(i.digest for i in indexes if i.status is not ImageStatus.ACTIVE)
-        ),
-    )
 
 
 def _record_plan(context: RunContext, plan: RepositoryPlan, result: RepositoryResult) -> None:

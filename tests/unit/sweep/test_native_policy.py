@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ecr_sweeper.core import lifecycle
+from ecr_sweeper.core import lifecycle, overrides, planner
 from ecr_sweeper.core.model import Image
 from ecr_sweeper.core.settings import Settings, SettingsError
-from ecr_sweeper.sweep.native_policy import CREATE, UNCHANGED, UPDATE, compare, policy_text
+from ecr_sweeper.sweep.facts import SweepView
+from ecr_sweeper.sweep.native_policy import (
+    CREATE,
+    UNCHANGED,
+    UPDATE,
+    compare,
+    policy_text,
+    risks,
+)
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -144,3 +153,45 @@ def test_native_policy_settings_are_validated_and_read_from_a_file(tmp_path: Pat
     )
     only_enforce = Settings.from_mapping({"sweepImages": False, "nativeLifecyclePolicy": WANTED})
     assert Settings.from_json(only_enforce.to_json()) == only_enforce
+
+
+# --- what a native policy would expire that the sweep keeps -------------------------------------
+
+NATIVE_UNTAGGED = lifecycle.parse_policy({"rules": [rule(1, "untagged", "sinceImagePushed", 3)]})
+"""ECR judges every manifest on its own: untagged children and referrers match `untagged`."""
+
+
+def _view(images: list[Image], **facts: Any) -> SweepView:
+    settings = Settings(keep_tagged_images=5)
+    rules = overrides.repository_rules(settings, {})
+    known = planner.RepositoryFacts(**facts)
+    plan = planner.plan_repository("app", images, rules, now=NOW, facts=known)
+    return SweepView(images, known, plan)
+
+
+def test_risks_name_each_kept_child_referrer_and_image_in_use_the_policy_would_expire() -> None:
+    index, child = image("1", 10, "v1"), image("2", 10)
+    signature = replace(image("3", 10), subject_digest=index.digest)
+    running, stray = image("4", 10), image("5", 10)
+    view = _view(
+        [index, child, signature, running, stray],
+        children={index.digest: (child.digest,)},
+        in_use_by_digest={running.digest: "task prod/1"},
+    )
+    assert risks(NATIVE_UNTAGGED, view, NOW) == [
+        f"{child.digest[:19]} ({child.digest}): the policy would expire it, but the sweep keeps "
+        "it: child of kept index v1",
+        f"{signature.digest[:19]} ({signature.digest}): the policy would expire it, but the "
+        "sweep keeps it: referrer of kept image v1",
+        f"{running.digest[:19]} ({running.digest}): the policy would expire it, but it is in "
+        "use by task prod/1",
+    ], "the stray untagged image is the sweep's to delete too: no warning"
+
+
+def test_when_the_sweep_is_unsure_a_policy_that_expires_anything_is_a_risk() -> None:
+    view = _view([image("1", 10), image("2", 1)], uncertain="index manifests unreadable")
+    assert risks(NATIVE_UNTAGGED, view, NOW) == [
+        "the policy would expire 1 image(s), and what the sweep keeps is unknown: index "
+        "manifests unreadable"
+    ]
+    assert risks(NATIVE_UNTAGGED, _view([image("2", 1)], uncertain="x"), NOW) == []
