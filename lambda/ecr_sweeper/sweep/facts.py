@@ -7,13 +7,13 @@ The repository unit plans with it, and native policy enforcement checks a policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from ecr_sweeper.core import overrides, planner
 from ecr_sweeper.core.model import Action, Image, ImageStatus, RepositoryPlan
-from ecr_sweeper.core.references import InUse
+from ecr_sweeper.core.references import Usage
 from ecr_sweeper.ports import Registry, Repository
 
 
@@ -28,17 +28,18 @@ class SweepView:
 
 def repository_facts(
     registry: Registry,
-    in_use: InUse,
+    usage: Callable[[], Usage],
     repository: Repository,
     images: list[Image],
-    uncertain: str | None = None,
 ) -> planner.RepositoryFacts:
-    """Index children and images in use; any doubt (`uncertain`, an unreadable index manifest)
-    makes the repository uncertain."""
+    """Index children and images in use; any doubt (the usage's, an unreadable index manifest)
+    makes the repository uncertain. `usage` is asked last: the run may still be learning it."""
     indexes = [image for image in images if image.is_index]
     readable = sorted(i.digest for i in indexes if i.status is ImageStatus.ACTIVE)
     manifests = registry.index_manifests(repository.name, readable) if readable else None
-    by_digest, by_tag = in_use.for_repository(
+    known = usage()
+    uncertain = known.uncertain
+    by_digest, by_tag = known.in_use.for_repository(
         repository.registry_id, repository.region, repository.name
     )
     return planner.RepositoryFacts(
@@ -54,17 +55,16 @@ def repository_facts(
 
 def sweep_view(
     registry: Registry,
-    in_use: InUse,
+    usage: Callable[[], Usage],
     repository: Repository,
     rules: overrides.RepositoryRules,
     *,
     now: datetime,
-    uncertain: str | None = None,
     confirmed: frozenset[str] | None = None,
 ) -> SweepView:
     """List the repository's images, learn the facts and plan it; raises RegistryError."""
     images = registry.images(repository.name)
-    facts = repository_facts(registry, in_use, repository, images, uncertain)
+    facts = repository_facts(registry, usage, repository, images)
     plan = planner.plan_repository(
         repository.name, images, rules, now=now, facts=facts, confirmed=confirmed
     )

@@ -4,8 +4,10 @@ A native policy is run by ECR itself, for free, but it knows nothing of images i
 children or referrers. So before writing, each repository's current policy is compared with the
 wanted one in canonical form (key order, whitespace, rule order and optional fields at their
 defaults don't count), both are evaluated by our own lifecycle engine against the repository's
-images, and an image in use that the policy would expire is named. PutLifecyclePolicy is called
-only where the canonical policies differ, so a second apply writes nothing.
+images, and the policy is checked against the sweep's plan of the repository: an image it would
+expire that the sweep keeps (in use, a child of a kept index, a referrer of a kept image) is
+named, and the repository skipped unless forced. PutLifecyclePolicy is called only where the
+canonical policies differ, so a second apply writes nothing.
 
 Talks to ECR only through the `ports.Registry` protocol (no AWS SDK here).
 """
@@ -363,6 +365,10 @@ class PolicyRollout:
         in_use, unknown = usage.in_use, usage.uncertain
         now = self._clock()
 
+        def known() -> Usage:
+            """What is in use, without its doubt: --protect-in-use and the warnings say that."""
+            return Usage(in_use)
+
         def one(repository: Repository) -> PolicyChange:
             try:
                 tags = self._registry.repository_tags(repository)
@@ -390,7 +396,7 @@ class PolicyRollout:
                 in_use_unknown=unknown,
                 write=write and (only is None or repository.name in only),
                 protect_in_use=self._protect_in_use,
-                sweep=lambda: sweep_view(self._registry, in_use, repository, rules, now=now),
+                sweep=lambda: sweep_view(self._registry, known, repository, rules, now=now),
                 force=self._force,
             )
 
