@@ -34,6 +34,7 @@ from infra.function import (
     RUNTIME,
     function_role,
     retention_for,
+    run_in_vpc,
     sweeper_code,
     sweeper_role_name,
 )
@@ -276,6 +277,8 @@ class SweeperFanOut(Construct):
                 log_group=log_group,
                 role=self.roles[step],
             )
+            if step == "List":  # the step that reads the images in use (EKS clusters too)
+                run_in_vpc(self.functions[step], self.roles[step], settings)
             cdk.Validations.of(self.functions[step]).acknowledge(
                 cdk.Acknowledgment(
                     id="AwsSolutions-L1",

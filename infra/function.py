@@ -90,6 +90,42 @@ _RETENTION: Final[dict[int, logs.RetentionDays]] = {
 """jsii enums carry member names, not numbers, so the day counts are mapped here (a test checks
 every allowed setting against the synthesized RetentionInDays)."""
 
+VPC_ACCESS_ACTIONS: Final = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+"""What Lambda needs of a function's execution role to attach it to a VPC (the actions of the
+AWSLambdaVPCAccessExecutionRole managed policy); Lambda calls them, the code never does."""
+_ACK_VPC = (
+    "Lambda creates and deletes the function's network interfaces in the subnets vpcSubnetIds "
+    "names; these EC2 actions support no resource-level permissions for that."
+)
+
+
+def run_in_vpc(function: lambda_.Function, role: iam.IRole, settings: StackSettings) -> None:
+    """With vpcSubnetIds and vpcSecurityGroupIds: the function runs in those subnets (to reach
+    private EKS endpoints). The ids are the user's own, so no VPC object is looked up at synth."""
+    if not settings.vpc_subnet_ids:
+        return
+    cfn = function.node.default_child
+    assert isinstance(cfn, lambda_.CfnFunction)
+    cfn.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
+        subnet_ids=list(settings.vpc_subnet_ids),
+        security_group_ids=list(settings.vpc_security_group_ids),
+    )
+    statement = iam.PolicyStatement(
+        sid="AttachToVpc", actions=list(VPC_ACCESS_ACTIONS), resources=["*"]
+    )
+    policy = iam.Policy(function, "VpcAccess", statements=[statement], roles=[role])
+    function.node.add_dependency(policy)  # Lambda checks the role's EC2 grants on create
+    cdk.Validations.of(policy).acknowledge(
+        cdk.Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason=_ACK_VPC)
+    )
+
 
 def sweeper_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
     """Everything the single Lambda's code may call: every grant family.
@@ -308,6 +344,7 @@ class SweeperFunction(Construct):
             role=self.role,
         )
 
+        run_in_vpc(self.function, self.role, settings)
         cdk.Validations.of(self.function).acknowledge(
             cdk.Acknowledgment(id="AwsSolutions-L1", reason=_ACK_RUNTIME)
         )

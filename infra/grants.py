@@ -55,6 +55,10 @@ UNSCOPED_ACTIONS: Final = frozenset(
         "scheduler:ListSchedules",
         "batch:DescribeJobDefinitions",
         "lambda:ListFunctions",
+        "sagemaker:ListModels",
+        "sagemaker:ListEndpoints",
+        "codebuild:ListProjects",
+        "eks:ListClusters",
     }
 )
 """Actions the service authorization reference lists with no resource type (ecs:ListTasks only
@@ -241,6 +245,30 @@ def in_use_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
             permissions.LAMBDA_ACTIONS,
             arns.swept("lambda", "function", ["*"], colon=True),
             "Lambda function",
+        )
+    if settings.protect_sage_maker_images:
+        grants += _split_grant(
+            "ListSageMakerModels",
+            "DescribeSageMakerModels",
+            permissions.SAGEMAKER_ACTIONS,
+            (*arns.swept("sagemaker", "model", ["*"]), *arns.swept("sagemaker", "endpoint", ["*"])),
+            "SageMaker model and endpoint",
+        )
+    if settings.protect_code_build_images:
+        grants += _split_grant(
+            "ListCodeBuildProjects",
+            "GetCodeBuildProjects",
+            permissions.CODEBUILD_ACTIONS,
+            arns.swept("codebuild", "project", ["*"]),
+            "CodeBuild project",
+        )
+    if settings.eks_clusters:
+        grants += _split_grant(
+            "ListEksClusters",
+            "DescribeEksClusters",
+            permissions.EKS_ACTIONS,
+            arns.swept("eks", "cluster", settings.eks_clusters),
+            "EKS cluster",
         )
     return [grant for grant in grants if grant.actions]
 

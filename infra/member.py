@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ecr_sweeper.core.settings import StackSettings
+from infra.eks_access import EksViewAccess
 from infra.function import apply_permissions_boundary, assuming_role_names
 from infra.grants import (
     Grant,
@@ -87,6 +88,7 @@ class EcrSweeperMemberStack(cdk.Stack):
             max_session_duration=cdk.Duration.hours(1),
         )
         grant_all(self.role, member_grants(self, settings), tracing=False)
+        EksViewAccess(self, "EksAccess", clusters=settings.eks_clusters, roles=[self.role])
         cdk.CfnOutput(
             self, "RoleArn", value=self.role.role_arn, description="assumed by the sweeper"
         )

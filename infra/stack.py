@@ -16,6 +16,7 @@ from constructs import Construct
 from ecr_sweeper.core.settings import StackSettings
 from infra.checkov import add_checkov_acknowledgments
 from infra.config import cdk_json_context, settings_from_app
+from infra.eks_access import EksViewAccess
 from infra.fan_out import SweeperFanOut
 from infra.function import SweeperFunction, apply_permissions_boundary
 from infra.member import MEMBER_STACK_ID, EcrSweeperMemberStack
@@ -54,6 +55,13 @@ class EcrSweeperStack(cdk.Stack):
             if settings.fan_out
             else None
         )
+        # The roles that read the images in use: the single Lambda's and the fan-out's List.
+        readers = [self.sweeper.role]
+        if self.fan_out is not None:
+            readers.append(self.fan_out.roles["List"])
+        self.eks_access = EksViewAccess(
+            self, "EksAccess", clusters=settings.eks_clusters, roles=readers
+        )
         self.schedule = SweeperSchedule(
             self,
             "Schedule",
@@ -77,6 +85,10 @@ class EcrSweeperStack(cdk.Stack):
             "LogGroupName": (self.sweeper.log_group.log_group_name, "for Logs Insights queries"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "subscribe more endpoints here"),
+            "SweeperRoleArn": (
+                self.sweeper.role.role_arn,
+                "give it read access to EKS clusters named by a wildcard (README: EKS clusters)",
+            ),
             "FailedSweepsQueueUrl": (
                 self.failed_sweeps.queue.queue_url,
                 "sweeps that never ran (schedule not delivered, throttled, failed)",
@@ -87,6 +99,10 @@ class EcrSweeperStack(cdk.Stack):
             ),
         }
         if self.fan_out is not None:
+            outputs["FanOutListRoleArn"] = (
+                self.fan_out.roles["List"].role_arn,
+                "the fan-out's List reads EKS clusters too: give it read access as well",
+            )
             outputs["StateMachineArn"] = (
                 self.fan_out.state_machine.state_machine_arn,
                 'start with {"dryRun": true} for a dry run',

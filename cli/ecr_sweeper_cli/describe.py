@@ -61,12 +61,17 @@ def policy_in_words(settings: Settings) -> list[str]:
         name
         for name, on in (
             ("ECS", settings.protect_ecs_images),
+            ("Batch", settings.protect_batch_images),
             ("Lambda", settings.protect_lambda_images),
+            ("SageMaker", settings.protect_sage_maker_images),
+            ("CodeBuild", settings.protect_code_build_images),
+            (f"EKS clusters {_quoted(settings.eks_clusters)}", bool(settings.eks_clusters)),
         )
         if on
     ]
     if users:
-        kept.append(f"images in use by {' and '.join(users)}")
+        listed = ", ".join(users[:-1]) + " and " if len(users) > 1 else ""
+        kept.append(f"images in use by {listed}{users[-1]}")
     if settings.extra_image_references:
         kept.append(f"images listed in {settings.extra_image_references}")
     if settings.minimum_age_days:

@@ -289,6 +289,15 @@ class EmulatorApp:
             elif method != "GET":
                 raise ValueError("POST /_local_ecr/clock needs 'now' or 'advanceSeconds'")
             return {"now": ecr.clock.now().isoformat(), "frozen": ecr.clock.frozen}
+        if route == "eks-cluster" and method == "POST":
+            ecr.point_eks_cluster(
+                str(payload.pop("name")),
+                str(payload.pop("endpoint")),
+                str(payload.pop("caPem")),
+                region=payload.pop("region", None),
+            )
+            _no_leftovers(payload)
+            return {}
         if route == "pushed-at" and method == "POST":
             ecr.set_pushed_at(
                 str(payload["repositoryName"]),

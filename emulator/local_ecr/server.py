@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
 from collections import Counter
@@ -248,6 +249,25 @@ class LocalEcr:
                 body, tag, media_type, None, as_utc(pushed_at) if pushed_at else self.clock.now()
             )
             return str(image.get_image_digest())
+
+    def point_eks_cluster(
+        self, name: str, endpoint: str, ca_pem: str, *, region: str | None = None
+    ) -> None:
+        """An EKS cluster (created if missing) whose DescribeCluster names this Kubernetes API
+        endpoint and CA, PEM text: moto makes up both otherwise."""
+        from moto.eks.models import eks_backends
+
+        with self.state_lock:
+            backend = eks_backends[self.account_id][region or self.region]
+            if name not in backend.clusters:
+                backend.create_cluster(
+                    name=name,
+                    role_arn=f"arn:aws:iam::{self.account_id}:role/eks-cluster",
+                    resources_vpc_config={},
+                )
+            cluster = backend.clusters[name]
+            cluster.endpoint = endpoint
+            cluster.certificate_authority = {"data": base64.b64encode(ca_pem.encode()).decode()}
 
     def set_pushed_at(
         self, repository: str, digest: str, when: datetime, *, region: str | None = None

@@ -32,6 +32,9 @@ CUSTOM_SETTINGS: dict[str, Any] = {
     "protectScheduledTaskImages": "false",
     "protectBatchImages": False,
     "protectPreviousTaskDefinitions": "3",
+    "protectSageMakerImages": "false",
+    "protectCodeBuildImages": False,
+    "eksClusters": "[]",
     "extraImageReferences": "ssm:/platform/ecr-sweeper/extra-images",
 }
 """Non-default values for every setting the stack uses, so pass-through can't be a coincidence."""

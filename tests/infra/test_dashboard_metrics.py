@@ -212,6 +212,7 @@ def test_stack_outputs_name_what_operators_look_for(default_app: Synthesized) ->
         "LogGroupName",
         "DashboardName",
         "AlarmTopicArn",
+        "SweeperRoleArn",
         "FailedSweepsQueueUrl",
         "StateParameterName",
     }

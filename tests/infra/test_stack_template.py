@@ -284,6 +284,9 @@ def test_sweeper_role_has_exactly_the_actions_the_code_needs(default_app: Synthe
         *permissions.SCHEDULER_ACTIONS,
         *permissions.BATCH_ACTIONS,
         *permissions.LAMBDA_ACTIONS,
+        *permissions.SAGEMAKER_ACTIONS,
+        *permissions.CODEBUILD_ACTIONS,
+        *permissions.EKS_ACTIONS,
     }
     assert granted == (
         ECR_ACTIONS | in_use | LOG_ACTIONS | XRAY_ACTIONS | CURSOR_ACTIONS | DLQ_ACTIONS
@@ -338,6 +341,21 @@ def test_grants_follow_the_in_use_and_extra_reference_settings(custom_app: Synth
             {"protectBatchImages": "false"},
             permissions.SCHEDULER_ACTIONS,
             permissions.BATCH_ACTIONS,
+        ),
+        (
+            {"protectSageMakerImages": "false"},
+            permissions.CODEBUILD_ACTIONS,
+            permissions.SAGEMAKER_ACTIONS,
+        ),
+        (
+            {"protectCodeBuildImages": False},
+            permissions.EKS_ACTIONS,
+            permissions.CODEBUILD_ACTIONS,
+        ),
+        (
+            {"eksClusters": "[]"},
+            permissions.SAGEMAKER_ACTIONS,
+            permissions.EKS_ACTIONS,
         ),
     ],
 )

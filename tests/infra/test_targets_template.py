@@ -117,6 +117,9 @@ def test_the_member_stack_role_reads_and_deletes_and_trusts_only_the_sweepers_ro
         *permissions.SCHEDULER_ACTIONS,
         *permissions.BATCH_ACTIONS,
         *permissions.LAMBDA_ACTIONS,
+        *permissions.SAGEMAKER_ACTIONS,
+        *permissions.CODEBUILD_ACTIONS,
+        *permissions.EKS_ACTIONS,
     }
     assert granted == expected, "every in-use source is read in the member account too"
     assert template["Parameters"]["SweeperAccountId"]["AllowedPattern"] == "^[0-9]{12}$"

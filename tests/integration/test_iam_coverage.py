@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from helpers.infra import NATIVE_POLICY
+from helpers.kubernetes import KubernetesApi, point_cluster, workload
 from helpers.sweep import push
+from test_sagemaker_codebuild import codebuild_project
 
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.core.settings import Settings
@@ -76,9 +79,18 @@ def called_actions(local_ecr: LocalEcr) -> set[str]:
     }
 
 
-def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
+@pytest.fixture
+def cluster() -> Iterator[KubernetesApi]:
+    """The Kubernetes API of the EKS cluster `busy_registry` makes."""
+    with KubernetesApi() as api:
+        api.state.items["deployments"] = [workload("shop", "web", "app:v2")]
+        yield api
+
+
+def busy_registry(local_ecr: LocalEcr, extra: str, cluster: KubernetesApi) -> None:
     """Everything a sweep reads: tags, indexes, referrers, ECS (with a rollback target), rules and
-    schedules that start tasks, Batch job definitions, Lambda, extra references."""
+    schedules that start tasks, Batch job definitions, Lambda, SageMaker models and endpoints,
+    CodeBuild projects, an EKS cluster, extra references."""
     make = ManifestFactory(random.Random(21))
     local_ecr.client("ecr").create_repository(
         repositoryName="app", tags=[{"Key": "ecr-sweeper:minimum-age-days", "Value": "0"}]
@@ -122,6 +134,7 @@ def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
         type="container",
         containerProperties={"image": "app:v2", "vcpus": 1, "memory": 128},
     )
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v2"
     role = local_ecr.client("iam").create_role(
         RoleName="fn",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -130,8 +143,17 @@ def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
         FunctionName="fn",
         Role=role,
         PackageType="Image",
-        Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v2"},
+        Code={"ImageUri": image},
     )
+    sagemaker = local_ecr.client("sagemaker")
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": image})
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="m",
+        ProductionVariants=[{"VariantName": "v", "ModelName": "m", "InstanceType": "ml.m5.large"}],
+    )
+    sagemaker.create_endpoint(EndpointName="m", EndpointConfigName="m")
+    codebuild_project(local_ecr, "build", image, role)
+    point_cluster(local_ecr, "prod", cluster)
     document = json.dumps({"images": []})
     if extra.startswith("s3://"):
         local_ecr.client("s3").create_bucket(Bucket="refs")
@@ -145,9 +167,9 @@ def busy_registry(local_ecr: LocalEcr, extra: str) -> None:
     [("s3://refs/in-use.json", None), ("ssm:/refs/in-use", None), ("ssm:/refs/in-use", KEY_ARN)],
 )
 def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
-    local_ecr: LocalEcr, extra: str, key: str | None
+    local_ecr: LocalEcr, extra: str, key: str | None, cluster: KubernetesApi
 ) -> None:
-    busy_registry(local_ecr, extra)
+    busy_registry(local_ecr, extra, cluster)
     # The last run ran out of time at "app": this one reads the cursor and clears it.
     cursor = json.dumps({"resumeFrom": "app"})
     local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value=cursor, Type="String")
@@ -180,9 +202,11 @@ def test_every_call_of_a_live_sweep_is_granted_and_every_grant_is_used(
     assert granted - called == on_its_behalf, f"granted but never called: {granted - called}"
 
 
-def test_an_archiving_sweep_calls_exactly_what_its_stack_grants(local_ecr: LocalEcr) -> None:
+def test_an_archiving_sweep_calls_exactly_what_its_stack_grants(
+    local_ecr: LocalEcr, cluster: KubernetesApi
+) -> None:
     extra = "ssm:/refs/in-use"
-    busy_registry(local_ecr, extra)
+    busy_registry(local_ecr, extra, cluster)
     local_ecr.client("ssm").put_parameter(
         Name="/sweeper/cursor", Value=json.dumps({"resumeFrom": "app"}), Type="String"
     )
@@ -218,10 +242,10 @@ def test_archiving_is_granted_only_when_expired_images_are_archived() -> None:
 
 
 def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_actions(
-    local_ecr: LocalEcr,
+    local_ecr: LocalEcr, cluster: KubernetesApi
 ) -> None:
     extra = "ssm:/refs/in-use"
-    busy_registry(local_ecr, extra)
+    busy_registry(local_ecr, extra, cluster)
     cursor = json.dumps({"resumeFrom": "app"})  # read, then cleared: the cursor's grant is used
     local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value=cursor, Type="String")
     local_ecr.reset_counters()
@@ -251,10 +275,12 @@ def test_with_a_native_policy_the_role_gains_exactly_the_lifecycle_policy_action
     assert granted <= called, f"granted but never called: {sorted(granted - called)}"
 
 
-def test_a_run_that_sweeps_no_images_is_granted_no_image_action(local_ecr: LocalEcr) -> None:
+def test_a_run_that_sweeps_no_images_is_granted_no_image_action(
+    local_ecr: LocalEcr, cluster: KubernetesApi
+) -> None:
     """sweepImages false: the role may read tags and put lifecycle policies, and not delete; it
     may read the images, to check a policy against what the sweep keeps before writing it."""
-    busy_registry(local_ecr, "ssm:/refs/in-use")
+    busy_registry(local_ecr, "ssm:/refs/in-use", cluster)
     local_ecr.client("ssm").put_parameter(Name="/sweeper/cursor", Value="{}", Type="String")
     local_ecr.reset_counters()
     settings = Settings(
@@ -290,12 +316,12 @@ def test_a_run_that_sweeps_no_images_is_granted_no_image_action(local_ecr: Local
 
 @pytest.mark.parametrize("key", [None, KEY_ARN])
 def test_each_fan_out_step_is_granted_exactly_what_it_calls(
-    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, key: str | None
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, key: str | None, cluster: KubernetesApi
 ) -> None:
     """List, every Sweep child and Summarize, each with its own role: every call granted, and
-    every grant called."""
+    every grant called. List reads the EKS cluster; the children need no cluster access."""
     extra = "s3://refs/in-use.json"
-    busy_registry(local_ecr, extra)
+    busy_registry(local_ecr, extra, cluster)
     local_ecr.client("ecr").create_repository(repositoryName="web")
     monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 0)  # List writes the manifest too
     s3 = local_ecr.client("s3")
@@ -316,6 +342,8 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
         started_at=datetime.now(UTC),
     )  # fmt: skip
     called["List"] = called_actions(local_ecr)
+    assert cluster.state.requests, "List read the cluster"
+    cluster.state.requests.clear()
     items = json.loads(s3.get_object(Bucket="runs", Key=state["manifestKey"])["Body"].read())
     assert len(items) == 2
 
@@ -333,6 +361,7 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
     )
     assert deleted == 3
     called["Sweep"] = called_actions(local_ecr)
+    assert not cluster.state.requests, "the children never read the cluster"
 
     local_ecr.reset_counters()
     summary = fan_out.summarize(base, run_id="run-1", bucket="runs", finished_at=datetime.now(UTC))

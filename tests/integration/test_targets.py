@@ -212,6 +212,7 @@ def test_every_call_in_a_member_account_is_granted_to_the_member_role(
     local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     import boto3
+    from helpers.kubernetes import KubernetesApi
     from test_iam_coverage import busy_registry
 
     from infra import build_app
@@ -231,12 +232,17 @@ def test_every_call_in_a_member_account_is_granted_to_the_member_role(
         )
         patch.setattr(local_ecr, "session", lambda: session)
         local_ecr._session = None  # the seeding clients act in the member account
-        busy_registry(local_ecr, "ssm:/refs/in-use")
+        cluster = KubernetesApi().__enter__()  # the member account's EKS cluster
+        busy_registry(local_ecr, "ssm:/refs/in-use", cluster)
     local_ecr._session = None
     local_ecr.reset_counters()
     settings = Settings(accounts=(MEMBER,), keep_tagged_images=1)
-    summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    try:
+        summary = sweep_targets(target(local_ecr), settings, logging.getLogger("t"), dry_run=False)
+    finally:
+        cluster.__exit__()
     assert summary.failures == 0 and summary.total("images_deleted") == 3
+    assert cluster.state.requests, "read with the member role's token"
     called = {
         f"{service}:{operation}"
         for service, operations in local_ecr.counter.by_service().items()

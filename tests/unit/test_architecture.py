@@ -16,9 +16,17 @@ LAYERS = ("core", "ports", "aws", "sweep", "handlers")
 """Bottom to top: a module may import its own layer and the layers below it, never above."""
 PURE_LAYERS = ("core", "ports")
 """Plain data and decisions: no AWS SDK, no Powertools."""
-RUNTIME_PACKAGES = {"ecr_sweeper", "boto3", "botocore", "aws_lambda_powertools", "pydantic"}
-"""boto3/botocore: the SDK layer; Powertools and pydantic: the Powertools layer (built from
-aws-lambda-powertools[all], so its parser's pydantic v2 is in it)."""
+RUNTIME_PACKAGES = {
+    "ecr_sweeper",
+    "boto3",
+    "botocore",
+    "urllib3",
+    "aws_lambda_powertools",
+    "pydantic",
+}
+"""boto3/botocore and urllib3 (botocore's HTTP client): the SDK layer; Powertools and pydantic:
+the Powertools layer (built from aws-lambda-powertools[all], so its parser's pydantic v2 is in
+it)."""
 SERVICE_MODULES = {
     "ecr": "aws.ecr",
     "ecs": "aws.ecs",
@@ -26,6 +34,9 @@ SERVICE_MODULES = {
     "scheduler": "aws.scheduler",
     "batch": "aws.batch",
     "lambda": "aws.lambda_functions",
+    "sagemaker": "aws.sagemaker",
+    "codebuild": "aws.codebuild",
+    "eks": "aws.eks",
     "s3": "aws.s3",
     "ssm": "aws.ssm",
     "sts": "aws.sts",
@@ -135,6 +146,15 @@ def test_exactly_one_module_talks_to_each_aws_service() -> None:
     assert talking == set(SERVICE_MODULES.values())
     builders = [m for m in MODULES if "boto3.Session(" in MODULES[m].read_text()]
     assert builders == ["aws.clients"], "only aws/clients.py builds clients"
+
+
+def test_only_the_kubernetes_reader_speaks_http_outside_the_sdk() -> None:
+    """Every AWS call goes through botocore; urllib3 directly is for one thing only, reading an
+    EKS cluster's Kubernetes API (which is no AWS service), and that module calls no AWS API."""
+    importing = {m for m in MODULES if "urllib3" in top_level_imports(m)}
+    assert importing == {"aws.kubernetes"}
+    assert not _calls_aws("aws.kubernetes")
+    assert not {"boto3", "botocore"} & top_level_imports("aws.kubernetes")
 
 
 def test_only_the_aws_layer_imports_boto3() -> None:

@@ -83,6 +83,21 @@ BATCH_ACTIONS: tuple[str, ...] = ("batch:DescribeJobDefinitions",)
 LAMBDA_ACTIONS: tuple[str, ...] = ("lambda:ListFunctions", "lambda:GetFunction")
 """Read-only Lambda actions for images in use (settings: protectLambdaImages)."""
 
+SAGEMAKER_ACTIONS: tuple[str, ...] = (
+    "sagemaker:ListModels",
+    "sagemaker:DescribeModel",
+    "sagemaker:ListEndpoints",
+    "sagemaker:DescribeEndpoint",
+)
+"""SageMaker models and the images endpoints run (settings: protectSageMakerImages)."""
+
+CODEBUILD_ACTIONS: tuple[str, ...] = ("codebuild:ListProjects", "codebuild:BatchGetProjects")
+"""CodeBuild projects' build images (settings: protectCodeBuildImages)."""
+
+EKS_ACTIONS: tuple[str, ...] = ("eks:ListClusters", "eks:DescribeCluster")
+"""EKS clusters' endpoints and CAs (settings: eksClusters not []). Reading the cluster itself
+is Kubernetes' access entry (AmazonEKSViewPolicy), not IAM; signing the token calls nothing."""
+
 S3_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 SSM_EXTRA_REFERENCES_ACTIONS: tuple[str, ...] = ("ssm:GetParameter",)
 """Read the extra references document (settings: extraImageReferences), on that object only."""

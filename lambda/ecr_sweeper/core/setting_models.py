@@ -18,6 +18,7 @@ from ecr_sweeper.core.setting_types import (
     ArchiveRetentionDays,
     Boolean,
     DeletionCount,
+    EksClusters,
     Email,
     ExcludedRepositories,
     ExpiredImageAction,
@@ -36,6 +37,8 @@ from ecr_sweeper.core.setting_types import (
     Regions,
     RoleName,
     Schedule,
+    SecurityGroupIds,
+    SubnetIds,
     TagPatterns,
     Timezone,
     WholeNumber,
@@ -214,6 +217,17 @@ class ProtectionSettings:
     protect_lambda_images: Boolean = Field(
         default=True, description="keep images that Lambda functions use"
     )
+    protect_sage_maker_images: Boolean = Field(
+        default=True, description="keep images of SageMaker models and of what endpoints run"
+    )
+    protect_code_build_images: Boolean = Field(
+        default=True, description="keep the build images of CodeBuild projects"
+    )
+    eks_clusters: EksClusters = Field(
+        default=("*",),
+        description="EKS clusters whose workloads' images are kept, by name pattern ([] turns "
+        "EKS off)",
+    )
     extra_image_references: Location = Field(
         default=None,
         description="s3://BUCKET/KEY or ssm:/NAME of a JSON list of more image references to keep",
@@ -318,3 +332,25 @@ class DeploySettings:
         description="true: accept regions the installed AWS SDK doesn't know (newer than it); "
         "synth and the CLI refuse them otherwise",
     )
+    vpc_subnet_ids: SubnetIds = Field(
+        default=(),
+        description="subnets the functions that read images in use run in (private EKS "
+        "clusters); with vpcSecurityGroupIds",
+    )
+    vpc_security_group_ids: SecurityGroupIds = Field(
+        default=(), description="security groups of those functions in the VPC; with vpcSubnetIds"
+    )
+
+    @model_validator(mode="after")
+    def _vpc_together(self) -> Self:
+        if bool(self.vpc_subnet_ids) != bool(self.vpc_security_group_ids):
+            given, missing = (
+                ("vpcSubnetIds", "vpcSecurityGroupIds")
+                if self.vpc_subnet_ids
+                else ("vpcSecurityGroupIds", "vpcSubnetIds")
+            )
+            raise Problems(
+                f"{given}: a function in a VPC needs both subnets and security groups; set "
+                f"{missing} too, or neither"
+            )
+        return self

@@ -365,6 +365,7 @@ _Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*?-]+$")]
 _Repository = Annotated[str, StringConstraints(pattern=r"^[a-z0-9._/*?-]+$")]
 _Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")]
 _Account = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+_Cluster = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_*?-]{1,100}$")]
 TagPatterns = Annotated[
     tuple[_Tag, ...],
     BeforeValidator(_patterns("tag", empty="no protected tag")),
@@ -380,6 +381,26 @@ ExcludedRepositories = Annotated[
     tuple[_Repository, ...],
     BeforeValidator(_patterns("repository name", empty="no exclusion")),
     _pattern_list("repository name"),
+]
+EksClusters = Annotated[
+    tuple[_Cluster, ...],
+    BeforeValidator(_patterns("EKS cluster name", empty="no cluster (EKS off)")),
+    _pattern_list("EKS cluster name"),
+]
+_Subnet = Annotated[str, StringConstraints(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]
+_SecurityGroup = Annotated[str, StringConstraints(pattern=r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")]
+SubnetIds = Annotated[
+    tuple[_Subnet, ...],
+    BeforeValidator(_distinct),
+    Field(max_length=16, json_schema_extra={"uniqueItems": True}),
+    _list_of("at most 16 VPC subnet ids such as subnet-0123456789abcdef0"),
+]
+"""Lambda takes at most 16 subnets and 5 security groups."""
+SecurityGroupIds = Annotated[
+    tuple[_SecurityGroup, ...],
+    BeforeValidator(_distinct),
+    Field(max_length=5, json_schema_extra={"uniqueItems": True}),
+    _list_of("at most 5 security group ids such as sg-0123456789abcdef0"),
 ]
 Regions = Annotated[
     tuple[_Region, ...],

@@ -12,12 +12,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_sweeper.aws import s3
+from ecr_sweeper.aws import s3, sts
 from ecr_sweeper.aws.batch import BatchImages
+from ecr_sweeper.aws.codebuild import CodeBuildImages
 from ecr_sweeper.aws.ecr import error_code
 from ecr_sweeper.aws.ecs import EcsImages
+from ecr_sweeper.aws.eks import ClusterUnreadable, EksClusters, access_commands, cluster_references
 from ecr_sweeper.aws.events import EventBridgeTasks
 from ecr_sweeper.aws.lambda_functions import LambdaImages
+from ecr_sweeper.aws.sagemaker import SageMakerImages
 from ecr_sweeper.aws.scheduler import ScheduledTasks, ScheduleUnreadable
 from ecr_sweeper.aws.ssm import read_parameter
 from ecr_sweeper.core import log_events as ev
@@ -87,6 +90,33 @@ def _scheduled_images(
             yield image, named
 
 
+def _eks_images(
+    patterns: tuple[str, ...], client_for: Callable[[str], Any]
+) -> Iterator[tuple[str, str]]:
+    """The images of every cluster `patterns` name, one cluster after the other."""
+    clusters = EksClusters(client_for("eks"), patterns)
+    signer = client_for("sts")
+    for name in clusters.names():
+        cluster = clusters.describe(name)
+        if cluster is not None:
+            yield from cluster_references(cluster, functools.partial(sts.eks_token, signer, name))
+
+
+def _cluster_problem(unreadable: ClusterUnreadable, client_for: Callable[[str], Any]) -> str:
+    """What went wrong with a cluster and, when it refused us, the commands that let us in."""
+    said = f"images in use could not be read from {unreadable}"
+    if not unreadable.refused:
+        return said
+    signer = client_for("sts")
+    commands = access_commands(
+        unreadable.cluster, signer.meta.region_name, sts.caller_role_arn(signer)
+    )
+    return (
+        f"{said}. Give the sweeper's role read access to the cluster (AmazonEKSViewPolicy): "
+        f"{commands}"
+    )
+
+
 def images_in_use(
     settings: Settings, client_for: Callable[[str], Any], references: References | None = None
 ) -> InUse:
@@ -128,6 +158,13 @@ def images_in_use(
         sources.append(("AWS Batch", lambda: BatchImages(client_for("batch")).references()))
     if settings.protect_lambda_images:
         sources.append(("Lambda", lambda: LambdaImages(client_for("lambda")).references()))
+    if settings.protect_sage_maker_images:
+        sources.append(("SageMaker", lambda: SageMakerImages(client_for("sagemaker")).references()))
+    if settings.protect_code_build_images:
+        sources.append(("CodeBuild", lambda: CodeBuildImages(client_for("codebuild")).references()))
+    if settings.eks_clusters:
+        patterns = settings.eks_clusters
+        sources.append(("EKS", lambda: _eks_images(patterns, client_for)))
     if settings.extra_image_references:
         read = references or extra_references(settings, client_for)
         assert read is not None, "extra_references reads any document the settings name"
@@ -146,6 +183,8 @@ def images_in_use(
             raise UsageUnavailable(
                 f"images in use could not be read from {name}: {error_code(error)}: {error}"
             ) from error
+        except ClusterUnreadable as unreadable:
+            raise UsageUnavailable(_cluster_problem(unreadable, client_for)) from unreadable
         except ScheduleUnreadable as error:
             raise UsageUnavailable(f"images in use could not be read: {error}") from error
         except ExtraReferencesError as error:
