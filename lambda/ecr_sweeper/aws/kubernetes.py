@@ -75,6 +75,8 @@ class KubernetesLists:
                 status_forcelist=(429, 500, 502, 503, 504),
                 allowed_methods=("GET",),
                 raise_on_status=False,
+                # A server's Retry-After could outlast the run: back off our own way instead.
+                respect_retry_after_header=False,
             ),
         )
 
