@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from botocore.parsers import JSONParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
 
@@ -58,8 +59,10 @@ class AwsTarget:
         with self._shared.lock:
             if self._shared.session is None:
                 self._shared.session = self._session()
-            client = self._shared.session.client(
-                service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
+            client = fail_fast_when_unreachable(
+                self._shared.session.client(
+                    service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
+                )
             )
         if service == "s3" and self.bucket_owner:
             client.meta.events.register(
@@ -95,7 +98,31 @@ class AwsTarget:
         client = session.client("ecr", endpoint_url=self.endpoint_url, config=config)
         if type(getattr(client, "_serializer", None)) is JSONSerializer:
             client._serializer = PlainJsonSerializer()
-        return client
+        return fail_fast_when_unreachable(client)
+
+
+CONNECT_TIMEOUT_ATTEMPTS = 2
+"""Tries of a call whose connection timed out: one retry, in case a packet was lost."""
+
+
+def _unreachable(caught_exception: Exception | None = None, attempts: int = 1, **_: Any) -> None:
+    """A `needs-retry` hook that ends the call when retrying can't help: a connection refused
+    or a name that doesn't resolve fails the same way ten more times (43 s of backoff for
+    nothing). Throttling, 5xx and dropped connections keep every retry. Raising here is how a
+    hook vetoes a retry; the caller gets the original error."""
+    if isinstance(caught_exception, EndpointConnectionError) or (
+        isinstance(caught_exception, ConnectTimeoutError) and attempts >= CONNECT_TIMEOUT_ATTEMPTS
+    ):
+        raise caught_exception
+
+
+def fail_fast_when_unreachable(client: Any) -> Any:
+    """The client, its unreachable-endpoint errors no longer retried (see `_unreachable`)."""
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(
+        f"needs-retry.{service}", _unreachable, unique_id=f"fail-fast-{service}"
+    )
+    return client
 
 
 def _expect_bucket_owner(account: str) -> Any:

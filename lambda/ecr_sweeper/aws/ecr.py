@@ -37,14 +37,20 @@ from ecr_sweeper.ports import (
 PAGE_SIZE = 1000
 """The largest page ECR serves; fewer pages means fewer throttled calls."""
 
+CONNECT_TIMEOUT_SECONDS = 5
+"""AWS endpoints accept a connection in milliseconds; botocore's default waits 60 s a try."""
+
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 10},
     user_agent_extra="ecr-sweeper",
     max_pool_connections=64,
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
 )
 """Standard mode retries with jittered exponential backoff. Unlike adaptive mode it doesn't cut
 the client's own send rate to a trickle after a few throttles; the shared limiter paces instead.
-The connection pool holds every worker's connection, so none waits for a socket."""
+The connection pool holds every worker's connection, so none waits for a socket. An endpoint
+that refuses the connection or whose name doesn't resolve is not retried at all
+(`aws.clients`)."""
 
 MAX_ATTEMPTS = 11
 BACKOFF_BASE_SECONDS = 0.1

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import botocore.endpoint
 import pytest
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError
 from botocore.serialize import JSONSerializer
 
-from ecr_sweeper.aws.clients import AwsTarget, PlainJsonSerializer
+from ecr_sweeper.aws.clients import CONNECT_TIMEOUT_ATTEMPTS, AwsTarget, PlainJsonSerializer
+from ecr_sweeper.aws.ecr import CONNECT_TIMEOUT_SECONDS, EcrRegistry
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +113,68 @@ def test_s3_calls_send_the_expected_bucket_owner() -> None:
     with Stubber(plain) as stub:
         stub.add_response("get_object", {}, {"Bucket": "runs", "Key": "k"})
         plain.get_object(Bucket="runs", Key="k")
+
+
+def _attempts(client: Any, error: Exception | None = None) -> list[str]:
+    """Count each try of a call; `error` is raised in place of sending (a fault injected)."""
+    tries: list[str] = []
+
+    def send(request: Any, **_: Any) -> None:
+        tries.append(request.url)
+        if error is not None:
+            raise error
+
+    client.meta.events.register_first("before-send", send)
+    return tries
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["ecs", "registry"])
+def test_a_refused_connection_fails_at_once_without_retries(kind: str) -> None:
+    """Connection refused (or a name that doesn't resolve) can't get better by retrying: the
+    call fails on its first try, in well under a second, not after ten retries (43 s)."""
+    target = AwsTarget(region="us-east-1", endpoint_url=f"http://127.0.0.1:{_closed_port()}")
+    client = target.registry_client() if kind == "registry" else target.client("ecs")
+    tries = _attempts(client)
+    started = time.monotonic()
+    with pytest.raises(EndpointConnectionError):
+        if kind == "registry":
+            client.describe_repositories()
+        else:
+            client.list_clusters()
+    assert len(tries) == 1
+    assert time.monotonic() - started < 2
+
+
+def test_a_connect_timeout_is_tried_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)
+    client = AwsTarget(region="us-east-1", endpoint_url="http://127.0.0.1:9").client("ssm")
+    tries = _attempts(client, ConnectTimeoutError(endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(ConnectTimeoutError):
+        client.get_parameter(Name="cursor")
+    assert len(tries) == CONNECT_TIMEOUT_ATTEMPTS == 2
+    assert client.meta.config.connect_timeout == CONNECT_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("kind", ["ecs", "registry"])
+def test_dropped_connections_keep_every_retry(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a retry can cure (a dropped connection here; throttling and 5xx in
+    tests/integration/test_sweep_resilience.py) is still retried ten times."""
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)
+    target = AwsTarget(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    client = target.registry_client() if kind == "registry" else target.client("ecs")
+    if kind == "registry":
+        EcrRegistry(client)  # installs the sweep's own retry handler
+    tries = _attempts(client, ConnectionClosedError(endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(ConnectionClosedError):
+        if kind == "registry":
+            client.describe_repositories()
+        else:
+            client.list_clusters()
+    assert len(tries) == 11
