@@ -39,6 +39,16 @@ from ecr_sweeper_cli.progress import progress_display
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_HELD = 0, 1, 2, 3
 """EXIT_HELD: the deletion guard held the sweep (or a repository of it): nothing deleted there."""
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT: the shell's code for a command stopped by Ctrl-C."""
+EXIT_OUTPUT_CLOSED = 141
+"""128 + SIGPIPE: the reader went away (`| head -1`); the Unix rule is to stop quietly."""
+EXIT_CODES = (
+    f"Exit codes: {EXIT_OK} success, {EXIT_FAILURES} the run had failures, {EXIT_BAD_INPUT} bad "
+    f"input, {EXIT_HELD} the deletion guard held the sweep (nothing deleted), {EXIT_INTERRUPTED} "
+    f"interrupted (Ctrl-C), {EXIT_OUTPUT_CLOSED} the output was closed before it was all written "
+    "(e.g. piped into head), quietly."
+)
 SINGLE_TARGET = ""
 """The key of a single-target run's confirmed digests (results carry no target then)."""
 
@@ -101,8 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ecr-sweeper",
         description="Delete untagged and outdated Amazon ECR images safely. "
         "Settings come from cdk.json, exactly as the deployed Lambda gets them.",
-        epilog="Exit codes: 0 success, 1 the run had failures, 2 bad input, 3 the deletion guard "
-        "held the sweep (nothing deleted).",
+        epilog=EXIT_CODES,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     plan_help = "show what a sweep would delete and why (always a dry run)"
@@ -282,6 +291,14 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_OUTPUT_CLOSED
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, ACCEPTS_ANY_ARGUMENTS, False):
@@ -300,17 +317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("ecr-sweeper: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        _drop_stdout()
-        print("ecr-sweeper: output closed before it was all written", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_INTERRUPTED
     return code
 
 
 def _drop_stdout() -> None:
     """After a broken pipe (`| head -1`), point stdout at /dev/null so the interpreter's final
-    flush doesn't raise again (the Python `signal` module docs' recipe)."""
+    flush doesn't raise again (the Python `signal` module docs' recipe). Nothing is printed:
+    whoever closed the pipe has all they asked for."""
     try:
         descriptor = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):

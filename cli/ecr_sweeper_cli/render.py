@@ -60,10 +60,19 @@ def _age(pushed_at: datetime, now: datetime) -> str:
     return f"{days:.1f} d" if days < 10 else f"{days:.0f} d"
 
 
+class OutputConsole(Console):
+    """A console whose closed output (`| head -1`) raises BrokenPipeError, which `main` turns
+    into the one quiet exit every command shares; rich's own default exits 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console_for_output() -> Console:
     """A terminal's own width; piped output gets room for the reasons instead of 80 columns."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+    console = OutputConsole()
+    return console if console.is_terminal else OutputConsole(width=160)
 
 
 def monthly_saving(size: int, price_per_gb_month: float) -> float:
