@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from typing import Any
 
 from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.sweep.budget import TimeBudget
 from ecr_sweeper.sweep.engine import sweeper_for
 from ecr_sweeper_cli.config import ConfigError, add_settings_options, load_settings
 from ecr_sweeper_cli.describe import policy_in_words
+from ecr_sweeper_cli.interrupt import EXIT_INTERRUPTED, interrupted_line, stop_on_interrupt
 from ecr_sweeper_cli.local_extra import INSTALL_HINT, unavailable
 from ecr_sweeper_cli.render import console_for_output, render_summary
 
 DEMO_REGION = "us-east-1"
+DEMO_LOGGER = "ecr_sweeper.demo"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -66,12 +70,19 @@ def run(args: argparse.Namespace) -> int:
         for line in policy_in_words(settings):
             console.print(line, markup=False, highlight=False)
         target = AwsTarget(region=DEMO_REGION, endpoint_url=local_ecr.endpoint_url)
-        logger = logging.getLogger("ecr_sweeper.demo")
-        summary = sweeper_for(target, settings, logger, dry_run=settings.dry_run).run()
+        logger = logging.getLogger(DEMO_LOGGER)
+        budget = TimeBudget(None)
+        with stop_on_interrupt(budget, DEMO_LOGGER) as interruption:
+            summary = sweeper_for(
+                target, settings, logger, dry_run=settings.dry_run, budget=budget
+            ).run()
         render_summary(
             console,
             summary,
             price_per_gb_month=settings.storage_price_per_gb_month,
             details=True,
         )
+    if interruption.interrupted:
+        print(f"ecr-sweeper: {interrupted_line(summary)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 1 if summary.failures else 0

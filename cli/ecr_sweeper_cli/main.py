@@ -33,14 +33,14 @@ from ecr_sweeper_cli.config import (
     load_settings,
     narrow_repositories,
 )
+from ecr_sweeper_cli.interrupt import EXIT_INTERRUPTED, RunInterrupted, stop_on_interrupt
 from ecr_sweeper_cli.local_extra import ACCEPTS_ANY_ARGUMENTS
 from ecr_sweeper_cli.options import add_target_options, typed_yes
 from ecr_sweeper_cli.progress import progress_display
+from ecr_sweeper_cli.render import LeftToTheSummary, counted
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_HELD = 0, 1, 2, 3
 """EXIT_HELD: the deletion guard held the sweep (or a repository of it): nothing deleted there."""
-EXIT_INTERRUPTED = 130
-"""128 + SIGINT: the shell's code for a command stopped by Ctrl-C."""
 EXIT_OUTPUT_CLOSED = 141
 """128 + SIGPIPE: the reader went away (`| head -1`); the Unix rule is to stop quietly."""
 EXIT_CODES = (
@@ -146,9 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(verbose: bool, *, summarized: bool = False) -> None:
+    """Log records to stderr: warnings and errors, everything with -v. `summarized`: the table
+    the command prints reports each failed, skipped or unfinished repository and each failed
+    delete, with its whole reason below the table, so without -v they are not logged too."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    if summarized and not verbose:
+        handler.addFilter(LeftToTheSummary())
     root = logging.getLogger("ecr_sweeper")
     handler.setLevel(logging.INFO if verbose else logging.WARNING)  # progress reads INFO
     root.handlers[:] = [handler]
@@ -184,28 +189,47 @@ def execute(
         )
     logger = logging.getLogger(RUN_LOGGER)
     dry = dry_run or settings.dry_run
-    budget = TimeBudget(args.time_budget) if args.time_budget else None
-    with progress_display(RUN_LOGGER, dry_run=dry):
-        if targets.is_multi_target(settings):
-            return targets.sweep_targets(
-                target,
-                settings,
-                logger,
-                dry_run=dry,
-                approved=approved,
-                max_concurrency=args.concurrency,
-                budget=budget,
-                guard=guard,
-            )
-        return sweeper_for(
-            target.in_region(next(iter(settings.regions), None)),
+    budget = TimeBudget(args.time_budget)
+    with (
+        stop_on_interrupt(budget, RUN_LOGGER) as interruption,
+        progress_display(RUN_LOGGER, dry_run=dry),
+    ):
+        summary = _run_engine(args, settings, target, logger, dry, approved, budget, guard)
+    if interruption.interrupted:
+        raise RunInterrupted(summary, settings)
+    return summary
+
+
+def _run_engine(
+    args: argparse.Namespace,
+    settings: Settings,
+    target: AwsTarget,
+    logger: logging.Logger,
+    dry: bool,
+    approved: dict[str, dict[str, frozenset[str]]] | None,
+    budget: TimeBudget,
+    guard: RunGuard | None,
+) -> RunSummary:
+    if targets.is_multi_target(settings):
+        return targets.sweep_targets(
+            target,
             settings,
             logger,
             dry_run=dry,
-            approved=None if approved is None else approved.get(SINGLE_TARGET, {}),
+            approved=approved,
             max_concurrency=args.concurrency,
             budget=budget,
-        ).run(guard)
+            guard=guard,
+        )
+    return sweeper_for(
+        target.in_region(next(iter(settings.regions), None)),
+        settings,
+        logger,
+        dry_run=dry,
+        approved=None if approved is None else approved.get(SINGLE_TARGET, {}),
+        max_concurrency=args.concurrency,
+        budget=budget,
+    ).run(guard)
 
 
 RUN_LOGGER = "ecr_sweeper.run"
@@ -275,7 +299,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     if count == 0:
         print("Nothing to delete.", file=sys.stderr)
         return EXIT_FAILURES if preview.failures else EXIT_OK
-    if not typed_yes(f"Delete {count} images?"):
+    if not typed_yes(f"Delete {counted(count, 'image', 'images')}?"):
         print("Nothing deleted.", file=sys.stderr)
         return EXIT_OK
     approved: dict[str, dict[str, frozenset[str]]] = {}
@@ -303,7 +327,9 @@ def _run(argv: Sequence[str] | None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, ACCEPTS_ANY_ARGUMENTS, False):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    _configure_logging(getattr(args, "verbose", False))
+    _configure_logging(
+        getattr(args, "verbose", False), summarized=getattr(args, "output", "") == "table"
+    )
     try:
         code: int = args.func(args)
     except ConfigError as error:
@@ -315,6 +341,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except BotoCoreError as error:
         print(f"ecr-sweeper: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RunInterrupted as stopped:
+        report(stopped.summary, args.output, stopped.settings, details=args.details)
+        print(f"ecr-sweeper: {stopped}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("ecr-sweeper: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

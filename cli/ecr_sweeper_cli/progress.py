@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.results import UNFINISHED
 
 RUN_STARTED = "run.started"
 """Logged by the engine before the first repository, with `repositoriesSelected`."""
@@ -51,7 +52,8 @@ class ProgressHandler(logging.Handler):
                 if isinstance(selected, int) and not isinstance(selected, bool):
                     self.repositories_total = selected
             elif event == ev.REPOSITORY_SUMMARY:
-                self.repositories_done += 1
+                # A repository left unfinished (time budget, Ctrl-C) is not done.
+                self.repositories_done += getattr(record, "status", None) != UNFINISHED
                 self.images_seen += _count(record, "imagesScanned")
                 if self._dry_run:
                     self.deleted += _count(record, "imagesExpired")
@@ -101,7 +103,7 @@ def progress_display(
     )
     handler = ProgressHandler(progress, dry_run=dry_run)
     streams = {
-        h: h.stream for h in _stream_handlers(logger) if h.stream in (sys.stderr, sys.__stderr__)
+        h: h.stream for h in stream_handlers(logger) if h.stream in (sys.stderr, sys.__stderr__)
     }
     previous_level = logger.level
     with progress:
@@ -119,7 +121,7 @@ def progress_display(
                 stream_handler.setStream(stream)
 
 
-def _stream_handlers(logger: logging.Logger) -> list[logging.StreamHandler[Any]]:
+def stream_handlers(logger: logging.Logger) -> list[logging.StreamHandler[Any]]:
     """The stream handlers that records of this logger reach."""
     found: list[logging.StreamHandler[Any]] = []
     current: logging.Logger | None = logger

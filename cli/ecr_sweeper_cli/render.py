@@ -7,7 +7,11 @@ Lambda logged (`ecr-sweeper runs show`) looks exactly like one the CLI just plan
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.model import Action, Protection
-from ecr_sweeper.core.results import RunSummary
+from ecr_sweeper.core.results import FAILED, HELD, SKIPPED, SWEPT, UNFINISHED, RunSummary
+from ecr_sweeper_cli.layout import Column, first_fitting, fitted_table
+from ecr_sweeper_cli.progress import stderr_console
 
 BYTES_PER_GB = 1_000_000_000
 """Decimal GB, as the dashboard's savings estimate uses."""
@@ -99,23 +106,82 @@ def _to_delete(repository: Mapping[str, Any], dry_run: bool) -> int:
     return int(repository.get("imagesExpired" if dry_run else "imagesDeleted", 0))
 
 
-def _notes(repository: Mapping[str, Any], dry_run: bool) -> list[str]:
-    """Why a repository needs a look: its status, failures, uncertainty and planner notes."""
+def _failure_notes(repository: Mapping[str, Any]) -> list[str]:
+    """The short form of what failed, for the table; the whole reasons go below it
+    (`failure_reasons`)."""
     notes: list[str] = []
-    status = repository.get("status", "swept")
-    if status != "swept":
-        notes.append(f"{status}: {repository.get('reason', '')}".rstrip(": "))
+    if repository.get("status") == FAILED:
+        notes.append(f"failed: {repository.get('errorCode') or 'see below'}")
     failures = repository.get("deleteFailures") or []
     if failures:
-        notes.append(f"{len(failures)} delete failures")
+        notes.append(counted(len(failures), "delete failure", "delete failures"))
+    if repository.get("uncertain"):
+        notes.append("nothing deleted (see below)")
+    return notes
+
+
+def _notes(repository: Mapping[str, Any], dry_run: bool) -> list[str]:
+    """Why a repository needs a look: its status, failures, uncertainty and planner notes."""
+    notes = _failure_notes(repository)
+    status = repository.get("status", SWEPT)
+    if status not in (SWEPT, FAILED):
+        notes.insert(0, f"{status}: {repository.get('reason', '')}".rstrip(": "))
     if not dry_run:
         missed = int(repository.get("imagesExpired", 0)) - int(repository.get("imagesDeleted", 0))
         if missed > 0:
             notes.append(f"{missed} expired but not deleted")
-    if repository.get("uncertain"):
-        notes.append(f"nothing deleted: {repository['uncertain']}")
     notes.extend(str(note) for note in repository.get("notes") or [])
     return notes
+
+
+def failure_reasons(data: Mapping[str, Any]) -> list[str]:
+    """Every failure of a run with its whole reason, one line each: failed repositories,
+    failed deletes and repositories where nothing could be decided."""
+    lines: list[str] = []
+    for repository in data.get("perRepository") or []:
+        name = _name(repository)
+        if repository.get("status") == FAILED:
+            what = f"{name}: failed"
+            if repository["repository"] == EVERY_REPOSITORY:
+                where = repository.get("target")
+                what = "could not list repositories"
+                what = f"{where}: {what}" if where else what
+            lines.append(f"{what}: {repository.get('reason', '')}")
+        for failure in repository.get("deleteFailures") or []:
+            lines.append(
+                f"{name}: delete failed {failure.get('imageId')}: "
+                f"{failure.get('failureCode')} {failure.get('failureReason')}"
+            )
+        if repository.get("uncertain"):
+            lines.append(f"{name}: nothing deleted: {repository['uncertain']}")
+    return lines
+
+
+SUMMARIZED_EVENTS = frozenset(
+    {
+        ev.REPOSITORY_FAILED,
+        ev.REPOSITORY_SKIPPED,
+        ev.REPOSITORY_UNFINISHED,
+        ev.REPOSITORY_HELD,
+        ev.IMAGE_DELETE_FAILED,
+        ev.IMAGE_DELETE_SKIPPED,
+        ev.TARGET_FAILED,
+    }
+)
+"""Log records whose news the summary reports (`failure_reasons`, the notes, the unfinished
+line)."""
+
+
+class LeftToTheSummary(logging.Filter):
+    """Drops the records the summary reports, so each failure's reason is printed once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, ev.EVENT, None) not in SUMMARIZED_EVENTS
+
+
+def _never_started(repository: Mapping[str, Any]) -> bool:
+    """Left unfinished before it started: the unfinished line names it, no row needed."""
+    return repository.get("status") == UNFINISHED and not repository.get("imagesScanned")
 
 
 def _has_nothing_to_do(repository: Mapping[str, Any], dry_run: bool) -> bool:
@@ -126,45 +192,89 @@ def _has_nothing_to_do(repository: Mapping[str, Any], dry_run: bool) -> bool:
     )
 
 
+EVERY_REPOSITORY = "*"
+"""The result of a registry that could not be listed (engine.RegistrySweep)."""
+NOTES_NARROWEST = 24
+"""Below this the notes go under the table, one line per repository."""
+NAME_NARROWEST = 12
+
+
+def _summary_layouts(
+    rows: Sequence[Mapping[str, Any]], dry_run: bool
+) -> list[tuple[list[Column], bool, bool]]:
+    """The summary's layouts, widest first: (columns, kept split into columns, notes inside)."""
+    kept = [kept_by_reason(r) for r in rows]
+    notes = [Text("; ".join(_notes(r, dry_run))) for r in rows]
+    head = [
+        Column("repository", [Text(_name(r)) for r in rows], fold=NAME_NARROWEST),
+        Column("images", [str(r.get("imagesScanned", 0)) for r in rows], "right"),
+        Column(
+            "to delete" if dry_run else "deleted",
+            [str(_to_delete(r, dry_run)) for r in rows],
+            "right",
+            style="red",
+        ),
+    ]
+    split = [
+        Column(
+            "kept: policy" if column == "policy" else column,
+            [str(k[column]) if k[column] else "-" for k in kept],
+            "right",
+        )
+        for column in kept[0]
+        if column == "policy" or any(k[column] for k in kept)
+    ]
+    total = Column("kept", [str(int(r.get("imagesKept", 0))) for r in rows], "right")
+    size = Column(
+        "to reclaim" if dry_run else "reclaimed",
+        [size_text(_reclaimable(r, dry_run)) for r in rows],
+        "right",
+    )
+    notes_column = Column("notes", notes, fold=NOTES_NARROWEST)
+    has_notes = any(note.plain for note in notes)
+    tail = [notes_column] if has_notes else []
+    return [
+        ([*head, *split, size, *tail], True, True),
+        ([*head, total, size, *tail], False, True),
+        ([*head, total, size], False, not has_notes),
+    ]
+
+
 def render_run(
     console: Console,
     data: Mapping[str, Any],
     *,
     price_per_gb_month: float,
     title: str | None = None,
+    errors: Console | None = None,
 ) -> None:
-    """The per-repository summary, the totals and the top repositories, from a run's JSON."""
+    """The per-repository summary, the totals and the top repositories, from a run's JSON; every
+    failure's whole reason goes to `errors` (stderr) below it."""
     dry_run = deleted_nothing(data)
     repositories: Sequence[Mapping[str, Any]] = data.get("perRepository") or []
+    shown = [r for r in repositories if not _never_started(r)]
     busy = sorted(
-        (r for r in repositories if not _has_nothing_to_do(r, dry_run)),
+        (r for r in shown if not _has_nothing_to_do(r, dry_run)),
         key=lambda r: (-_reclaimable(r, dry_run), -_to_delete(r, dry_run), r["repository"]),
     )
     idle = sorted(
-        (r for r in repositories if _has_nothing_to_do(r, dry_run)), key=lambda r: r["repository"]
+        (r for r in shown if _has_nothing_to_do(r, dry_run)), key=lambda r: r["repository"]
     )
-    verb = "to delete" if dry_run else "deleted"
     if busy:
-        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("repository", no_wrap=True, overflow="ellipsis", max_width=40)
-        table.add_column("images", justify="right")
-        table.add_column(verb, justify="right", style="red")
-        table.add_column("kept: policy", justify="right")
-        for column, _names in (*KEPT_COLUMNS, ("other", ())):
-            table.add_column(column, justify="right")
-        table.add_column("reclaimable" if dry_run else "reclaimed", justify="right")
-        table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=48)
-        for repository in busy:
-            kept = kept_by_reason(repository)
-            table.add_row(
-                _name(repository),
-                str(repository.get("imagesScanned", 0)),
-                str(_to_delete(repository, dry_run)),
-                *(str(count) if count else "-" for count in kept.values()),
-                size_text(_reclaimable(repository, dry_run)),
-                Text("; ".join(_notes(repository, dry_run))),
-            )
-        console.print(table)
+        layouts = _summary_layouts(busy, dry_run)
+        chosen = first_fitting([columns for columns, _, _ in layouts], console.width)
+        columns, split, notes_inside = next(layout for layout in layouts if layout[0] is chosen)
+        console.print(
+            fitted_table(columns, console.width, title=title, title_justify="left"),
+            overflow="fold",
+        )
+        if not split:
+            _kept_line(console, busy)
+        if not notes_inside:
+            for repository in busy:
+                notes = _notes(repository, dry_run)
+                if notes:
+                    console.print(Text(f"  {_name(repository)}: {'; '.join(notes)}"))
     elif title:
         console.print(title)
     if idle:
@@ -172,21 +282,29 @@ def render_run(
         more = f" and {len(idle) - FOLDED_NAMES} more" if len(idle) > FOLDED_NAMES else ""
         images = sum(int(r.get("imagesScanned", 0)) for r in idle)
         console.print(
-            f"{_count(len(idle), 'repository', 'repositories')} with nothing to do "
-            f"({_count(images, 'image', 'images')}, all kept): "
+            f"{counted(len(idle), 'repository', 'repositories')} with nothing to do "
+            f"({counted(images, 'image', 'images')}, all kept): "
             f"{names}{more}",
             markup=False,
         )
-    for repository in busy:
-        for failure in repository.get("deleteFailures") or []:
-            console.print(
-                f"  [red]delete failed[/red] {repository['repository']} "
-                f"{escape(str(failure.get('imageId')))}: "
-                f"{escape(str(failure.get('failureCode')))} "
-                f"{escape(str(failure.get('failureReason')))}"
-            )
     _totals(console, data, price_per_gb_month=price_per_gb_month)
     _chart(console, busy, dry_run)
+    reasons = failure_reasons(data)
+    if reasons:
+        errors = errors or stderr_console()
+        for line in reasons:
+            errors.print(Text(f"ecr-sweeper: {line}"), soft_wrap=not errors.is_terminal)
+
+
+def _kept_line(console: Console, busy: Sequence[Mapping[str, Any]]) -> None:
+    """The kept images by why, over the rows shown, when there is no room for a column each."""
+    totals: dict[str, int] = {}
+    for repository in busy:
+        for column, count in kept_by_reason(repository).items():
+            totals[column] = totals.get(column, 0) + count
+    parts = [f"{count} {column}" for column, count in totals.items() if count]
+    if len(parts) > 1:
+        console.print(Text("kept: " + ", ".join(parts)))
 
 
 def _name(repository: Mapping[str, Any]) -> str:
@@ -217,8 +335,28 @@ def held_text(data: Mapping[str, Any]) -> str | None:
         if isinstance(r, Mapping) and r.get("status") == "held"
     ]
     if held:
-        return f"{len(held)} repositories whose plan grew were left alone: {', '.join(held)}"
+        return (
+            f"{counted(len(held), 'repository', 'repositories')} whose plan grew were left "
+            f"alone: {', '.join(held)}"
+        )
     return None
+
+
+def _repositories_line(data: Mapping[str, Any]) -> str:
+    """'4 repositories planned, 1 skipped, 2 unfinished': every repository the run selected."""
+    repositories: Sequence[Mapping[str, Any]] = data.get("perRepository") or []
+    done = int(data.get("repositories", 0))
+    parts = [
+        f"{counted(done, 'repository', 'repositories')} "
+        + ("planned" if deleted_nothing(data) else "swept")
+    ]
+    for status in (SKIPPED, FAILED, UNFINISHED, HELD):
+        number = sum(
+            1 for r in repositories if r.get("status") == status and r["repository"] != "*"
+        )
+        if number:
+            parts.append(f"{number} {status}")
+    return ", ".join(parts)
 
 
 def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: float) -> None:
@@ -230,8 +368,11 @@ def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: fl
     verb = "would delete" if dry_run else "deleted"
     saving = monthly_saving(size, price_per_gb_month)
     console.print(
-        f"{mode}{data.get('repositories', 0)} repositories, {data.get('imagesScanned', 0)} "
-        f"images scanned; {verb} {count} images ({size_text(size)}), kept "
+        f"{mode}{escape(_repositories_line(data))}; "
+        f"{counted(int(data.get('imagesScanned', 0)), 'image', 'images')} scanned"
+    )
+    console.print(
+        f"{verb} {counted(count, 'image', 'images')} ({size_text(size)}), kept "
         f"{data.get('imagesKept', 0)}; failures: {data.get('failures', 0)}"
     )
     console.print(
@@ -241,11 +382,17 @@ def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: fl
     archived = int(data.get("imagesToArchive" if dry_run else "imagesArchived", 0))
     if archived:
         verb = "would archive" if dry_run else "archived"
-        console.print(f"{verb} {_count(archived, 'image', 'images')} (archive storage class)")
+        console.print(f"{verb} {counted(archived, 'image', 'images')} (archive storage class)")
     unfinished = data.get("repositoriesUnfinished") or []
     if unfinished:
+        reasons = [str(r.get("reason", "")) for r in data.get("perRepository") or []]
+        why = (
+            "interrupted"
+            if any(reason.startswith("interrupted") for reason in reasons)
+            else "time budget ran out"
+        )
         console.print(
-            "[yellow]unfinished (time budget ran out):[/yellow] "
+            f"[yellow]unfinished ({why}):[/yellow] "
             + escape(", ".join(unfinished))
             + "; the next run starts with them"
         )
@@ -259,12 +406,17 @@ def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: fl
         )
 
 
-def _count(number: int, one: str, many: str) -> str:
+def counted(number: int, one: str, many: str) -> str:
     return f"{number} {one if number == 1 else many}"
 
 
 def _price(price: float) -> str:
     return f"{price:.2f}" if round(price, 2) == price else f"{price:g}"
+
+
+CHART_BAR = 30
+CHART_BAR_NARROWEST = 10
+CHART_NAME_WIDEST = 40
 
 
 def _chart(console: Console, busy: Sequence[Mapping[str, Any]], dry_run: bool) -> None:
@@ -273,52 +425,110 @@ def _chart(console: Console, busy: Sequence[Mapping[str, Any]], dry_run: bool) -
     if len(top) < 2:
         return
     largest = _reclaimable(top[0], dry_run)
+    names = [str(r["repository"]) for r in top]
+    sizes = [size_text(_reclaimable(r, dry_run)) for r in top]
+    name_width = min(CHART_NAME_WIDEST, max(len(name) for name in names))
+    size_width = max(len(size) for size in sizes)
+    room = console.width - size_width - 2
+    bar = max(CHART_BAR_NARROWEST, min(CHART_BAR, room - name_width))
+    name_width = min(name_width, max(NAME_NARROWEST, room - bar))
     chart = Table.grid(padding=(0, 1))
-    chart.add_column(no_wrap=True, overflow="ellipsis", max_width=40)
-    chart.add_column(width=30)
-    chart.add_column(justify="right")
-    for repository in top:
-        size = _reclaimable(repository, dry_run)
+    chart.add_column(no_wrap=True, overflow="ellipsis", width=name_width)
+    chart.add_column(width=bar)
+    chart.add_column(justify="right", no_wrap=True, width=size_width)
+    for repository, name, size in zip(top, names, sizes, strict=True):
         chart.add_row(
-            repository["repository"],
-            Bar(largest, 0, size, width=30, color="red"),
-            size_text(size),
+            Text(name),
+            Bar(largest, 0, _reclaimable(repository, dry_run), width=bar, color="red"),
+            size,
         )
     console.print("Top repositories by " + ("reclaimable" if dry_run else "reclaimed") + " size:")
     console.print(chart)
 
 
+REASON_NARROWEST_WITH_DIGEST = 32
+REASON_NARROWEST = 20
+"""The digest column goes before the reasons fold narrower than this."""
+WIDE_REASONS = 140
+"""From this width on, a decision's reason keeps its rule's description."""
+
+
 def render_details(console: Console, summary: RunSummary) -> None:
-    """Every decision with its reason, one table per repository."""
+    """Every decision with its reason, one table per repository. On a narrow terminal the
+    reasons name their rule by number, and the rules are spelled out once below."""
+    wide = console.width >= WIDE_REASONS
+    rules: dict[int, str] = {}
     for result in summary.results:
         where = f"{result.target} " if result.target else ""
-        title = f"{where}[bold]{result.repository}[/bold] ({result.status})"
+        status = "planned" if summary.dry_run and result.status == SWEPT else result.status
+        title = f"{where}[bold]{escape(result.repository)}[/bold] ({status})"
         if result.reason:
-            title += f": {result.reason}"
+            title += f": {escape(result.reason)}"
         if result.plan is None or not result.plan.decisions:
             console.print(title)
             continue
-        table = Table(title=title, title_justify="left", expand=False)
-        columns = ("action", "tags", "digest", "age", "size", "reason")
-        for column in ("target", *columns) if result.target else columns:
-            table.add_column(column, overflow="fold")
-        for decision in result.plan.decisions:
-            image = decision.image
-            style, action = _SHOWN[decision.action]
-            table.add_row(
-                *((result.target,) if result.target else ()),
-                f"[{style}]{action}[/{style}]",
-                ", ".join(image.tags) or "<untagged>",
-                image.digest.removeprefix("sha256:")[:12],
-                _age(image.pushed_at, summary.started_at),
-                size_text(image.size_bytes),
+        decisions = result.plan.decisions
+        reasons = []
+        for decision in decisions:
+            reason = (
                 decision.reason.removeprefix("kept: ")
                 .removeprefix("expire: ")
-                .removeprefix("transition to archive: "),
+                .removeprefix("transition to archive: ")
             )
-        console.print(table)
+            if not wide:
+                for priority, description in _rules_named(reason):
+                    rules[priority] = description
+                    reason = reason.replace(
+                        f"rule {priority} ({json.dumps(description, ensure_ascii=False)})",
+                        f"rule {priority}",
+                    )
+            reasons.append(Text(reason))
+        columns = [
+            Column(
+                "action", [f"[{_SHOWN[d.action][0]}]{_SHOWN[d.action][1]}[/]" for d in decisions]
+            ),
+            Column(
+                "tags", [Text(", ".join(d.image.tags) or "<untagged>") for d in decisions], fold=10
+            ),
+            Column("digest", [d.image.digest.removeprefix("sha256:")[:12] for d in decisions]),
+            Column(
+                "age", [_age(d.image.pushed_at, summary.started_at) for d in decisions], "right"
+            ),
+            Column("size", [size_text(d.image.size_bytes) for d in decisions], "right"),
+            Column("reason", reasons, fold=REASON_NARROWEST_WITH_DIGEST),
+        ]
+        if result.target:
+            columns.insert(0, Column("target", [result.target] * len(decisions), fold=12))
+        without_digest = [
+            replace(c, fold=REASON_NARROWEST) if c.header == "reason" else c
+            for c in columns
+            if c.header != "digest"
+        ]
+        chosen = first_fitting([columns, without_digest], console.width)
+        console.print(fitted_table(chosen, console.width, title=title, title_justify="left"))
         for note in result.plan.notes:
-            console.print(f"  note: {note}")
+            console.print(Text(f"  note: {note}"))
+    if rules:
+        console.print(
+            Text(
+                "Rules: "
+                + "; ".join(f"{priority}: {rules[priority]}" for priority in sorted(rules))
+            )
+        )
+
+
+_RULE_LABEL = re.compile(r'rule (\d+) \(("(?:[^"\\]|\\.)*")\)')
+
+
+def _rules_named(reason: str) -> list[tuple[int, str]]:
+    """The rules a reason names with their description: 'rule 2 ("keep ...")'."""
+    found = []
+    for match in _RULE_LABEL.finditer(reason):
+        try:
+            found.append((int(match.group(1)), str(json.loads(match.group(2)))))
+        except ValueError:
+            continue
+    return found
 
 
 def render_summary(

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ecr_sweeper.aws.clients import AwsTarget
@@ -165,34 +164,62 @@ def run_list(args: argparse.Namespace) -> int:
     if args.output == "json":
         _dump(summaries)
         return 0
+    from ecr_sweeper_cli.layout import Column, first_fitting, fitted_table
     from ecr_sweeper_cli.render import BYTES_PER_GB, console_for_output
 
     console = console_for_output()
     if not summaries:
         console.print(f"No runs logged in the last {_since_text(args)}.")
         return 0
-    table = Table(title=f"Runs in the last {_since_text(args)}, newest first", title_justify="left")
-    for column in ("when", "run id", "mode", "deleted", "GB reclaimed", "failures", "duration"):
-        table.add_column(
-            column, justify="left" if column in ("when", "run id", "mode") else "right"
-        )
-    table.add_column("unfinished repositories", overflow="fold")
-    for record in summaries:
-        dry = bool(record.get("dryRun")) or _mode(record) == "held"
-        deleted = record.get("imagesExpired" if dry else "imagesDeleted", 0)
-        size = record.get("bytesExpired" if dry else "bytesReclaimed", 0) or 0
-        unfinished = _unfinished(record)
-        failures = int(record.get("failures", 0) or 0)
-        table.add_row(
-            _when(record),
-            Text(str(record.get("runId", ""))),
-            _mode(record),
-            f"({deleted} would)" if dry else str(deleted),
-            f"({size / BYTES_PER_GB:.2f})" if dry else f"{size / BYTES_PER_GB:.2f}",
-            Text(str(failures), style="red" if failures else ""),
-            _duration_text(record.get("durationSeconds")),
-            Text(f"{len(unfinished)}: {', '.join(unfinished)}" if unfinished else "none"),
-        )
+    dry = [bool(record.get("dryRun")) or _mode(record) == "held" for record in summaries]
+    deleted = [
+        record.get("imagesExpired" if d else "imagesDeleted", 0)
+        for record, d in zip(summaries, dry, strict=True)
+    ]
+    sizes = [
+        (record.get("bytesExpired" if d else "bytesReclaimed", 0) or 0) / BYTES_PER_GB
+        for record, d in zip(summaries, dry, strict=True)
+    ]
+    failures = [int(record.get("failures", 0) or 0) for record in summaries]
+    unfinished = [_unfinished(record) for record in summaries]
+    when = Column("when", [_when(record) for record in summaries], fold=10)
+    run_id = Column("run id", [Text(str(record.get("runId", ""))) for record in summaries], fold=18)
+    mode = Column("mode", [_mode(record) for record in summaries])
+    counts = [
+        Column(
+            "deleted",
+            [f"({n} would)" if d else str(n) for n, d in zip(deleted, dry, strict=True)],
+            "right",
+        ),
+        Column(
+            "GB reclaimed",
+            [f"({gb:.2f})" if d else f"{gb:.2f}" for gb, d in zip(sizes, dry, strict=True)],
+            "right",
+        ),
+        Column("failures", [Text(str(n), style="red" if n else "") for n in failures], "right"),
+    ]
+    duration = Column(
+        "duration", [_duration_text(record.get("durationSeconds")) for record in summaries], "right"
+    )
+    left = Column(
+        "unfinished repositories",
+        [Text(f"{len(names)}: {', '.join(names)}" if names else "none") for names in unfinished],
+        fold=10,
+    )
+    chosen = first_fitting(
+        [
+            [when, run_id, mode, *counts, duration, left],
+            [when, run_id, *counts, duration, left],
+            [when, run_id, *counts, left],
+        ],
+        console.width,
+    )
+    table = fitted_table(
+        chosen,
+        console.width,
+        title=f"Runs in the last {_since_text(args)}, newest first",
+        title_justify="left",
+    )
     console.print(table)
     return 0
 
@@ -234,30 +261,42 @@ def run_show(args: argparse.Namespace) -> int:
     took = _duration_text(summary.get("durationSeconds"))
     title = f"Run {args.run_id} ({mode}, {_when(summary)}, {took})"
     render_run(console, summary, price_per_gb_month=price, title=title)
-    unfinished = _unfinished(summary)
-    if unfinished:
-        console.print(f"Unfinished repositories ({len(unfinished)}): {', '.join(unfinished)}")
     return 0
 
 
 def _image_table(console: Console, images: list[dict[str, Any]]) -> None:
+    from ecr_sweeper_cli.layout import Column, first_fitting, fitted_table
     from ecr_sweeper_cli.render import size_text
 
     if not images:
         console.print("No image records for this run.")
         return
-    table = Table(title="Images", title_justify="left")
-    for column in ("repository", "action", "tags", "digest", "size", "reason"):
-        table.add_column(column, overflow="fold")
-    for record in sorted(
-        images, key=lambda r: (str(r.get("repository")), r.get("logTimestamp") or 0)
-    ):
-        table.add_row(
-            Text(str(record.get("repository", ""))),
-            "deleted" if record.get(ev.EVENT) == ev.IMAGE_DELETED else "would delete",
-            Text(", ".join(record.get("imageTags") or []) or "<untagged>"),
-            str(record.get("imageDigest", "")).removeprefix("sha256:")[:12],
-            size_text(int(record.get("imageSizeInBytes", 0) or 0)),
-            Text(str(record.get("reason", "")).removeprefix("expire: ")),
-        )
+    ordered = sorted(images, key=lambda r: (str(r.get("repository")), r.get("logTimestamp") or 0))
+    columns = [
+        Column("repository", [Text(str(r.get("repository", ""))) for r in ordered], fold=12),
+        Column(
+            "action",
+            ["deleted" if r.get(ev.EVENT) == ev.IMAGE_DELETED else "would delete" for r in ordered],
+            fold=6,
+        ),
+        Column(
+            "tags",
+            [Text(", ".join(r.get("imageTags") or []) or "<untagged>") for r in ordered],
+            fold=10,
+        ),
+        Column(
+            "digest", [str(r.get("imageDigest", "")).removeprefix("sha256:")[:12] for r in ordered]
+        ),
+        Column(
+            "size", [size_text(int(r.get("imageSizeInBytes", 0) or 0)) for r in ordered], "right"
+        ),
+        Column(
+            "reason",
+            [Text(str(r.get("reason", "")).removeprefix("expire: ")) for r in ordered],
+            fold=20,
+        ),
+    ]
+    without_digest = [column for column in columns if column.header != "digest"]
+    chosen = first_fitting([columns, without_digest], console.width)
+    table = fitted_table(chosen, console.width, title="Images", title_justify="left")
     console.print(table)

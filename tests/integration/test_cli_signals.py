@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from test_sweeper_cli import CLI, ROOT, target
+from helpers.sweep import remaining
+from test_sweeper_cli import CLI, ROOT, run_cli, target
 
 from local_ecr import LocalEcr
 
@@ -26,6 +29,16 @@ POLICY = {
         }
     ]
 }
+
+
+REAL_SLEEP = time.sleep
+"""Taken before tests/integration/conftest.py patches sleeping away (for botocore's backoff),
+which would also take the local ECR's latency away."""
+
+
+@pytest.fixture(autouse=True)
+def _a_slow_local_ecr_really_waits(no_retry_sleep: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "sleep", REAL_SLEEP)
 
 
 def _environment() -> dict[str, str]:
@@ -97,3 +110,80 @@ def test_every_command_exits_141_quietly_when_its_output_is_closed(
     for command in commands:
         result = _into_closed_pipe(*command)
         assert (result.returncode, result.stderr) == (141, ""), command
+
+
+def _image_count(local_ecr: LocalEcr) -> dict[str, int]:
+    client = local_ecr.client("ecr")
+    names = [r["repositoryName"] for r in client.describe_repositories()["repositories"]]
+    return {name: len(remaining(local_ecr, name)) for name in names}
+
+
+def _start(local_ecr: LocalEcr, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(CLI), *args, *target(local_ecr)],
+        cwd=ROOT,
+        env=_environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_calls(local_ecr: LocalEcr, operation: str, count: int) -> None:
+    """Until `count` calls of `operation` were served (a call counts after its latency)."""
+    deadline = time.monotonic() + 60
+    while local_ecr.calls_for("ecr")[operation] < count:
+        assert time.monotonic() < deadline, f"no {operation} calls: {local_ecr.calls}"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_stops_starting_batches_finishes_those_in_flight_and_exits_130(
+    local_ecr: LocalEcr,
+) -> None:
+    """SIGINT against a slow local ECR, mid-sweep: no traceback, one line saying what was
+    deleted, the summary so far, exit 130; what was deleted is exactly what it says."""
+    local_ecr.seed("ci:12x30")
+    before = _image_count(local_ecr)
+    local_ecr.faults.latency(0.3, operation="BatchDeleteImage")
+    local_ecr.faults.latency(0.2, operation="DescribeImages")
+    sweep = _start(local_ecr, "sweep", "--yes", "--concurrency", "2")
+    _wait_for_calls(local_ecr, "BatchDeleteImage", 1)
+    sweep.send_signal(signal.SIGINT)
+    stdout, stderr = sweep.communicate(timeout=60)
+    after = _image_count(local_ecr)
+
+    assert sweep.returncode == 130, stderr
+    assert "Traceback" not in stderr and "RuntimeError" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("ecr-sweeper: interrupted:")]
+    assert len(lines) == 1, stderr
+    deleted = sum(before.values()) - sum(after.values())
+    touched = sum(1 for name in before if after[name] < before[name])
+    assert 0 < touched < len(before), "stopped part way: some repositories never started"
+    assert lines[0] == (
+        f"ecr-sweeper: interrupted: {deleted} images deleted in {touched} "
+        f"{'repository' if touched == 1 else 'repositories'}; run again to finish"
+    )
+    assert "unfinished (interrupted)" in stdout, stdout
+    assert f"deleted {deleted} images" in stdout, "the summary so far, with its totals"
+    assert len(stderr.splitlines()) <= 3, stderr
+
+    again = run_cli("sweep", "--yes", *target(local_ecr), "--output", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["imagesDeleted"] > 0, "running again finishes the job"
+
+
+def test_a_second_ctrl_c_exits_at_once(local_ecr: LocalEcr) -> None:
+    local_ecr.seed("ci:4x10")
+    local_ecr.faults.latency(30.0, operation="DescribeImages")
+    plan = _start(local_ecr, "plan")
+    _wait_for_calls(local_ecr, "ListTagsForResource", 4)  # counted once served
+    time.sleep(1)  # every repository's listing is in flight, for 30 s
+    plan.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    started = time.monotonic()
+    plan.send_signal(signal.SIGINT)
+    _, stderr = plan.communicate(timeout=20)
+    assert plan.returncode == 130, stderr
+    assert time.monotonic() - started < 5, "not after the 30 s call in flight"
+    assert "Traceback" not in stderr and "exiting now" in stderr, stderr

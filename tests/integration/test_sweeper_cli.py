@@ -187,10 +187,10 @@ def test_on_a_terminal_sweep_asks_first_and_deletes_only_on_yes(local_ecr: Local
     make = ManifestFactory(random.Random(12))
     leftover = push(local_ecr, "web", make.image(compact=True), None, 5)
     refused = run_on_terminal(local_ecr, "no")
-    assert "Delete 1 images?" in refused and "Nothing deleted." in refused
+    assert "Delete 1 image?" in refused and "Nothing deleted." in refused
     assert leftover in remaining(local_ecr, "web")
     confirmed = run_on_terminal(local_ecr, "yes")
-    assert "deleted 1 images" in confirmed
+    assert "deleted 1 image (" in confirmed
     assert remaining(local_ecr, "web") == {}
 
 

@@ -115,6 +115,10 @@ def _writes_info(logger: EventLogger) -> bool:
     return bool(is_enabled_for(logging.INFO)) if callable(is_enabled_for) else True
 
 
+def _counted(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -189,7 +193,8 @@ class Sweeper:
         a live run's budget so that time is left to act; those not reached are left unfinished."""
         self.summary.resumed_from = resumed_from
         self.log.info(
-            f"sweeping {len(repositories)} repositories with {self._workers} workers"
+            f"sweeping {_counted(len(repositories), 'repository', 'repositories')} "
+            f"with {_counted(self._workers, 'worker', 'workers')}"
             + (f", starting at {resumed_from}" if resumed_from else ""),
             extra={
                 ev.EVENT: ev.RUN_STARTED,
@@ -287,7 +292,7 @@ class Sweeper:
                 RepositoryResult(
                     repository.name,
                     status=UNFINISHED,
-                    reason="the time budget ran out before it started",
+                    reason=f"{budget.why} before it started",
                 ),
             )
         return plan_repository(context, repository)
@@ -296,7 +301,7 @@ class Sweeper:
         if planned.result.status == SWEPT and self._budget.exhausted():
             result = planned.result
             result.status = UNFINISHED
-            result.reason = "the time budget ran out before its deletes started"
+            result.reason = f"{self._budget.why} before its deletes started"
         else:
             with self._subsegment(planned.repository.name) as annotate:
                 result = act_on(context, planned)
@@ -324,9 +329,15 @@ class Sweeper:
                     ev.ERROR_CODE: result.error_code,
                 },
             )
+        status, done = (
+            ("planned" if result.status == SWEPT else result.status, "to delete")
+            if self.summary.dry_run
+            else (result.status, "deleted")
+        )
+        count = result.images_expired if self.summary.dry_run else result.images_deleted
         self.log.info(
-            f"repository {result.repository}: {result.status}, {result.images_scanned} images, "
-            f"{result.images_deleted} deleted",
+            f"repository {result.repository}: {status}, {result.images_scanned} images, "
+            f"{count} {done}",
             extra=record,
         )
 
@@ -404,7 +415,7 @@ class RegistrySweep:
             repositories = selected_repositories(sweeper.registry, sweeper.settings)
         except RegistryError as error:
             sweeper.log.error(
-                "could not list repositories",
+                f"could not list repositories: {error}",
                 extra={ev.EVENT: ev.REPOSITORY_FAILED, ev.ERROR_CODE: error.code},
             )
             failure = RepositoryResult("*", status=FAILED, reason=str(error), error_code=error.code)

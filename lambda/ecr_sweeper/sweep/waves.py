@@ -25,7 +25,8 @@ class Waves:
     listing shows was not done: a lost response to a call that worked is no failure.
     """
 
-    unfinished_reason = "the time budget ran out between batches"
+    unfinished_when = "between batches"
+    """When the budget stops a wave, for the result's reason ("the time budget ran out ...")."""
 
     def __init__(self, context: RunContext, repository: str, result: RepositoryResult) -> None:
         self._context = context
@@ -70,7 +71,7 @@ class Waves:
             if held_back:
                 left.extend(held_back + released)
                 self._result.status = UNFINISHED
-                self._result.reason = self.unfinished_reason
+                self._result.reason = f"{self._context.budget.why} {self.unfinished_when}"
                 break
             wave = sorted(released, key=lambda d: position[d.image.digest])
         left.extend(waiting.values())
@@ -126,7 +127,7 @@ class Deletion(Waves):
 
     verb = "deleted"
     audit_event = ev.IMAGE_DELETED
-    unfinished_reason = "the time budget ran out between delete batches"
+    unfinished_when = "between delete batches"
 
     def _send(
         self, wave: list[Decision]
@@ -175,7 +176,7 @@ class Archiving(Waves):
 
     verb = "archived"
     audit_event = ev.IMAGE_ARCHIVED
-    unfinished_reason = "the time budget ran out between archive calls"
+    unfinished_when = "between archive calls"
 
     def _send(
         self, wave: list[Decision]

@@ -55,10 +55,12 @@ def test_kept_images_are_split_by_reason_and_add_up() -> None:
     assert sum(split.values()) == 20
 
 
-def _rendered(data: dict[str, Any], price: float = 0.10) -> str:
-    console = Console(file=io.StringIO(), width=200, color_system=None)
-    render_run(console, data, price_per_gb_month=price)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+def _rendered(data: dict[str, Any], price: float = 0.10, width: int = 200) -> tuple[str, str]:
+    """What the summary prints on stdout and on stderr."""
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    errors = Console(file=io.StringIO(), width=width, color_system=None)
+    render_run(console, data, price_per_gb_month=price, errors=errors)
+    return console.file.getvalue(), errors.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_the_summary_sorts_by_size_folds_idle_repositories_and_shows_failures() -> None:
@@ -70,13 +72,16 @@ def test_the_summary_sorts_by_size_folds_idle_repositories_and_shows_failures() 
             _repository("big", imagesScanned=5, imagesExpired=5, bytesExpired=2_000_000_000),
             _repository("quiet-1", imagesScanned=10, imagesKept=10),
             _repository("quiet-2", imagesScanned=10, imagesKept=10),
-            _repository("broken", status="failed", reason="AccessDenied: no"),
+            _repository(
+                "broken", status="failed", reason="AccessDenied: no", errorCode="AccessDenied"
+            ),
         ],
     }  # fmt: skip
-    text = _rendered(data, price=0.5)
+    text, errors = _rendered(data, price=0.5)
     rows = [line.split()[0] for line in text.splitlines() if "│" in line]
     assert rows == ["big", "small", "broken"]
-    assert "failed: AccessDenied: no" in text
+    assert "failed: AccessDenied" in text
+    assert errors == "ecr-sweeper: broken: failed: AccessDenied: no\n", "the whole reason, once"
     assert "2 repositories with nothing to do (20 images, all kept): quiet-1, quiet-2" in text
     assert "Estimated saving: $1.50 per month (at $0.50 per GB-month)" in text
     assert monthly_saving(3_000_000_000, 0.5) == pytest.approx(1.5)
