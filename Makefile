@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # (Not for deploy, which may run on an instance with a role.)
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: install demo test lint typecheck synth deploy bench clean lock checkov
+.PHONY: install demo test lint typecheck synth deploy bench bench-record clean lock checkov
 
 install: $(VENV)/.installed node_modules/.installed $(SDK_LAYER).installed
 
@@ -91,8 +91,13 @@ checkov: install
 	$(CHECKOV)/bin/checkov -d build/variants --framework cloudformation --compact --quiet \
 		--skip-download
 
+# Figures go to the ignored bench/results/last-run.json; bench-record rewrites the tracked
+# bench/results/latest.json (the README's figures) on purpose.
 bench: install
 	$(OFFLINE) $(PY) -m bench
+
+bench-record: install
+	$(OFFLINE) $(PY) -m bench --record
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build
