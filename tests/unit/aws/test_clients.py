@@ -128,6 +128,13 @@ def _attempts(client: Any, error: Exception | None = None) -> list[str]:
     return tries
 
 
+def _list(client: Any, kind: str) -> None:
+    if kind == "registry":
+        client.describe_repositories()
+    else:
+        client.list_clusters()
+
+
 def _closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on: connecting is refused at once."""
     with socket.socket() as probe:
@@ -144,10 +151,7 @@ def test_a_refused_connection_fails_at_once_without_retries(kind: str) -> None:
     tries = _attempts(client)
     started = time.monotonic()
     with pytest.raises(EndpointConnectionError):
-        if kind == "registry":
-            client.describe_repositories()
-        else:
-            client.list_clusters()
+        _list(client, kind)
     assert len(tries) == 1
     assert time.monotonic() - started < 2
 
@@ -173,8 +177,5 @@ def test_dropped_connections_keep_every_retry(kind: str, monkeypatch: pytest.Mon
         EcrRegistry(client)  # installs the sweep's own retry handler
     tries = _attempts(client, ConnectionClosedError(endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(ConnectionClosedError):
-        if kind == "registry":
-            client.describe_repositories()
-        else:
-            client.list_clusters()
+        _list(client, kind)
     assert len(tries) == 11

@@ -4,12 +4,12 @@ and a progress bar that doesn't count what an interruption left undone."""
 from __future__ import annotations
 
 import io
-import logging
 from typing import Any
 
 import pytest
 from rich.console import Console
 from rich.progress import Progress
+from test_cli_output import _record
 
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.results import UNFINISHED
@@ -94,12 +94,6 @@ def test_layouts_fold_text_and_never_numbers() -> None:
     console.print(table)
     printed = console.file.getvalue()  # type: ignore[attr-defined]
     assert "123.4 GB" in printed and max(len(line) for line in printed.splitlines()) <= 25
-
-
-def _record(event: str, **fields: Any) -> logging.LogRecord:
-    record = logging.LogRecord("ecr_sweeper.run", logging.INFO, __file__, 1, "m", None, None)
-    record.__dict__.update({ev.EVENT: event, **fields})
-    return record
 
 
 def test_progress_does_not_count_repositories_left_unfinished() -> None:
