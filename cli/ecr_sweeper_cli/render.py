@@ -142,10 +142,9 @@ def failure_reasons(data: Mapping[str, Any]) -> list[str]:
         name = _name(repository)
         if repository.get("status") == FAILED:
             what = f"{name}: failed"
-            if repository["repository"] == EVERY_REPOSITORY:
+            if repository["repository"] == EVERY_REPOSITORY:  # the whole registry or target
                 where = repository.get("target")
-                what = "could not list repositories"
-                what = f"{where}: {what}" if where else what
+                what = f"{where}: failed" if where else "could not list repositories"
             lines.append(f"{what}: {repository.get('reason', '')}")
         for failure in repository.get("deleteFailures") or []:
             lines.append(
@@ -394,7 +393,7 @@ def _totals(console: Console, data: Mapping[str, Any], *, price_per_gb_month: fl
         console.print(
             f"[yellow]unfinished ({why}):[/yellow] "
             + escape(", ".join(unfinished))
-            + "; the next run starts with them"
+            + "; the next run sweeps them"
         )
     held = held_text(data)
     if held:
