@@ -216,3 +216,17 @@ def test_every_page_of_filter_log_events_is_read(
         )
     )
     assert len(live) == 5
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_runs_tables_fit_the_terminal(
+    two_runs: dict[str, dict[str, Any]], local_ecr: LocalEcr, columns: int
+) -> None:
+    from test_cli_widths import on_terminal
+
+    for command in (["runs"], ["runs", "show", "run-live-0002", "--details"]):
+        code, lines = on_terminal(columns, *command, "--log-group", LOG_GROUP, *target(local_ecr))
+        text = "\n".join(lines)
+        assert code == 0, text
+        assert max(len(line) for line in lines) <= columns, text
+        assert "…" not in text and "run-live-0002" in text
