@@ -1,5 +1,7 @@
-"""The Step Functions fan-out (settings: fanOut): List, a Distributed Map of Sweep children, and
-Summarize, with the run bucket that carries the work items, the in-use snapshot and the results.
+"""The Step Functions fan-out (settings: fanOut): List, a Distributed Map of Plan children, Check
+(the deletion guard over the run's total), a Distributed Map of Sweep children, and Summarize,
+with the run bucket that carries the work items, the in-use snapshot, the plans and the results.
+A dry run skips Plan and Check; a run Check holds skips the Sweep Map.
 
 The definition is written as ASL (`fan_out_definition`; CDK resolves the ARN tokens in its
 JSON), so the template holds exactly what the
@@ -20,10 +22,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ecr_sweeper.aws import permissions
+from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE
 from ecr_sweeper.core.settings import StackSettings, function_environment
 from ecr_sweeper.sweep import fan_out
 from infra.checkov import acknowledge_checkov
@@ -47,10 +51,13 @@ from infra.grants import (
     own_bucket_condition,
     registry_listing_grants,
     repository_grants,
+    repository_reading_grants,
 )
 
 HANDLERS = {
     "List": "ecr_sweeper.handlers.fan_out.list_handler",
+    "Plan": "ecr_sweeper.handlers.fan_out.plan_handler",
+    "Check": "ecr_sweeper.handlers.fan_out.check_handler",
     "Sweep": "ecr_sweeper.handlers.fan_out.sweep_handler",
     "Summarize": "ecr_sweeper.handlers.fan_out.summarize_handler",
 }
@@ -109,17 +116,19 @@ def child_input() -> dict[str, str]:
     return {"item.$": "$$.Map.Item.Value", "run.$": "$.run"}
 
 
-def fan_out_definition(
-    *, list_arn: str, sweep_arn: str, summarize_arn: str, settings: StackSettings
+def _batches(
+    step: str, function_arn: str, comment: str, settings: StackSettings, then: str
 ) -> dict[str, Any]:
-    """The state machine, as ASL. ARNs may be CDK tokens."""
+    """A Distributed Map of `step` children over the work items (inline, or the S3 manifest),
+    each child getting `child_input()`: the states `<step>Route`, `<step>Inline` and
+    `<step>FromManifest`."""
     processor = {
         "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-        "StartAt": "Sweep",
+        "StartAt": step,
         "States": {
-            "Sweep": {
-                **_invoke(sweep_arn),
-                "Comment": "one batch of repositories; one repository's error never fails it",
+            step: {
+                **_invoke(function_arn),
+                "Comment": comment,
                 "TimeoutSeconds": settings.function_timeout_seconds + STEP_TIMEOUT_MARGIN_SECONDS,
                 "Catch": [
                     {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "BatchFailed"}
@@ -140,29 +149,84 @@ def fan_out_definition(
         "ItemProcessor": processor,
         "MaxConcurrency": settings.fan_out_concurrency,
         "ResultPath": None,
-        "Next": "Summarize",
+        "Next": then,
     }
     return {
-        "Comment": "ecr-sweeper fan-out: List, sweep batches of repositories, Summarize",
+        f"{step}Route": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.manifestKey", "IsPresent": True, "Next": f"{step}FromManifest"}
+            ],
+            "Default": f"{step}Inline",
+        },
+        f"{step}Inline": {**common, "ItemsPath": "$.items"},
+        f"{step}FromManifest": {
+            **common,
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifestKey"},
+            },
+        },
+    }
+
+
+def fan_out_definition(
+    *,
+    list_arn: str,
+    plan_arn: str,
+    check_arn: str,
+    sweep_arn: str,
+    summarize_arn: str,
+    settings: StackSettings,
+) -> dict[str, Any]:
+    """The state machine, as ASL. ARNs may be CDK tokens.
+
+    A live run plans every batch first (the Plan Map), Check sums the plans under the deletion
+    guard, and only a run it lets proceed reaches the Sweep Map; both Maps read List's items.
+    """
+    return {
+        "Comment": "ecr-sweeper fan-out: List, plan batches, Check (the deletion guard), sweep "
+        "batches, Summarize",
         "StartAt": "List",
         "States": {
             "List": {**_invoke(list_arn), "Next": "Route"},
             "Route": {
                 "Type": "Choice",
+                "Comment": "a dry run deletes nothing: no guard, straight to the Sweep Map",
+                "Choices": [{"Variable": "$.dryRun", "BooleanEquals": True, "Next": "SweepRoute"}],
+                "Default": "PlanRoute",
+            },
+            **_batches(
+                "Plan",
+                plan_arn,
+                "plan one batch of repositories; it writes nothing to ECR",
+                settings,
+                then="Check",
+            ),
+            "Check": {
+                **_invoke(check_arn, {"runId.$": "$.runId"}),
+                "Comment": "the deletion guard over every batch's plan",
+                "OutputPath": "$",
+                "ResultSelector": {"held.$": "$.Payload.held"},
+                "ResultPath": "$.guard",
+                "Next": "Held",
+            },
+            "Held": {
+                "Type": "Choice",
+                "Comment": "a held run deletes nothing: no child sweeps",
                 "Choices": [
-                    {"Variable": "$.manifestKey", "IsPresent": True, "Next": "SweepFromManifest"}
+                    {"Variable": "$.guard.held", "BooleanEquals": True, "Next": "Summarize"}
                 ],
-                "Default": "SweepInline",
+                "Default": "SweepRoute",
             },
-            "SweepInline": {**common, "ItemsPath": "$.items"},
-            "SweepFromManifest": {
-                **common,
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSON"},
-                    "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifestKey"},
-                },
-            },
+            **_batches(
+                "Sweep",
+                sweep_arn,
+                "one batch of repositories; one repository's error never fails it",
+                settings,
+                then="Summarize",
+            ),
             "Summarize": {**_invoke(summarize_arn, {"runId.$": "$.runId"}), "End": True},
         },
     }
@@ -212,8 +276,10 @@ class SweeperFanOut(Construct):
         settings: StackSettings,
         log_group: logs.ILogGroup,
         sdk_layer: lambda_.ILayerVersion,
+        state_parameter: ssm.IStringParameter,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._state_parameter = state_parameter
         stack = cdk.Stack.of(self)
         self.bucket = s3.Bucket(
             self,
@@ -249,10 +315,14 @@ class SweeperFanOut(Construct):
             )
             for step, grants in self._step_grants(settings).items()
         }
-        self._protect_run_documents(writers=[self.roles["List"], self.roles["Sweep"]])
+        self._protect_run_documents(
+            writers=[self.roles[step] for step in ("List", "Plan", "Check", "Sweep")]
+        )
         environment = {
             **function_environment(settings),
             fan_out.BUCKET_VARIABLE: self.bucket.bucket_name,
+            # Check reads (and records the use of) an approval of a held run there.
+            STATE_PARAMETER_VARIABLE: state_parameter.parameter_name,
         }
         layer = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", POWERTOOLS_LAYER_ARN
@@ -299,6 +369,8 @@ class SweeperFanOut(Construct):
         )
         definition = fan_out_definition(
             list_arn=self.functions["List"].function_arn,
+            plan_arn=self.functions["Plan"].function_arn,
+            check_arn=self.functions["Check"].function_arn,
             sweep_arn=self.functions["Sweep"].function_arn,
             summarize_arn=self.functions["Summarize"].function_arn,
             settings=settings,
@@ -382,6 +454,10 @@ class SweeperFanOut(Construct):
             f"{fan_out.RUNS_FOLDER}*/{fan_out.IN_USE_FOLDER}*",
             f"{fan_out.RUNS_FOLDER}*/{fan_out.RESULTS_FOLDER}*",
         )
+        plans, guard = (
+            f"{fan_out.RUNS_FOLDER}*/{fan_out.PLANS_FOLDER}*",
+            f"{fan_out.RUNS_FOLDER}*/{fan_out.GUARD_DOCUMENT}",
+        )
         manifest = f"{fan_out.RUNS_FOLDER}*/{fan_out.MANIFEST_DOCUMENT}"
         write, read = permissions.S3_RUN_WRITE_ACTIONS, permissions.S3_RUN_READ_ACTIONS
         return {
@@ -392,25 +468,45 @@ class SweeperFanOut(Construct):
                 *member_role_grants(self, settings),
                 self._run_documents("WriteRun", write, [run, in_use, manifest]),
             ],
+            "Plan": [
+                *repository_reading_grants(self, settings),
+                *member_role_grants(self, settings),
+                self._run_documents("ReadRun", read, [run, in_use]),
+                self._run_documents("WritePlans", write, [plans]),
+            ],
+            "Check": [
+                self._run_documents("ReadPlans", read, [run, plans]),
+                self._listing("ListPlans"),
+                self._run_documents("WriteGuard", write, [guard]),
+                Grant(
+                    "ApprovalInStateParameter",
+                    permissions.SSM_CURSOR_ACTIONS,
+                    (self._state_parameter.parameter_arn,),
+                ),
+            ],
             "Sweep": [
                 *repository_grants(self, settings),
                 *member_role_grants(self, settings),
-                self._run_documents("ReadRun", read, [run, in_use]),
+                self._run_documents("ReadRun", read, [run, in_use, plans, guard]),
                 self._run_documents("WriteResults", write, [results]),
             ],
             "Summarize": [
-                self._run_documents("ReadResults", read, [run, results]),
-                Grant(
-                    "ListResults",
-                    permissions.S3_RUN_BUCKET_ACTIONS,
-                    (self.bucket.bucket_arn,),
-                    conditions={
-                        **own_bucket_condition(self),
-                        "StringLike": {"s3:prefix": f"{fan_out.RUNS_FOLDER}*"},
-                    },
-                ),
+                self._run_documents("ReadResults", read, [run, results, plans, guard]),
+                self._listing("ListResults"),
             ],
         }
+
+    def _listing(self, sid: str) -> Grant:
+        """List the run documents of this account's run bucket."""
+        return Grant(
+            sid,
+            permissions.S3_RUN_BUCKET_ACTIONS,
+            (self.bucket.bucket_arn,),
+            conditions={
+                **own_bucket_condition(self),
+                "StringLike": {"s3:prefix": f"{fan_out.RUNS_FOLDER}*"},
+            },
+        )
 
     def _run_documents(self, sid: str, actions: tuple[str, ...], patterns: list[str]) -> Grant:
         """`actions` on these run documents (key patterns) of this account's run bucket."""

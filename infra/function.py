@@ -164,8 +164,9 @@ def assuming_role_names(settings: StackSettings, region: str) -> list[str]:
     return [sweeper_role_name(kind, region) for kind in kinds]
 
 
-FAN_OUT_ASSUMING_KINDS: Final = ("list", "sweep")
-"""The fan-out steps that act in the member accounts (Summarize only reads the run bucket)."""
+FAN_OUT_ASSUMING_KINDS: Final = ("list", "plan", "sweep")
+"""The fan-out steps that act in the member accounts (Check and Summarize only read the run
+bucket; Plan reads the repositories there)."""
 
 
 def function_role(

@@ -200,6 +200,20 @@ def repository_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
     return grants
 
 
+def repository_reading_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
+    """Read the selected repositories, never change them (the fan-out's Plan: it plans for the
+    deletion guard, and deletes nothing)."""
+    arns = _Arns(scope, settings)
+    wildcard = (
+        _SELECTED_REPOSITORIES if any("*" in p for p in settings.include_repositories) else None
+    )
+    reads = (
+        permissions.ECR_PLANNING_ACTIONS if settings.sweep_images else permissions.ECR_TAG_ACTIONS
+    )
+    included = arns.swept("ecr", "repository", settings.include_repositories)
+    return [Grant("ReadRepositories", reads, included, wildcard)]
+
+
 def in_use_grants(scope: Construct, settings: StackSettings) -> list[Grant]:
     """Read every in-use source the settings switch on (the single Lambda, List, the member
     role)."""

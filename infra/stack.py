@@ -51,6 +51,7 @@ class EcrSweeperStack(cdk.Stack):
                 settings=settings,
                 log_group=self.sweeper.log_group,
                 sdk_layer=self.sweeper.sdk_layer,
+                state_parameter=self.sweeper.cursor,
             )
             if settings.fan_out
             else None

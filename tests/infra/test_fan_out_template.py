@@ -37,7 +37,7 @@ def definition(app: Synthesized) -> dict[str, Any]:
 
 
 def fan_out_functions(app: Synthesized) -> dict[str, str]:
-    """Logical id -> handler of the three fan-out functions."""
+    """Logical id -> handler of the five fan-out functions."""
     return {
         logical: resource["Properties"]["Handler"]
         for logical, resource in app.resources("AWS::Lambda::Function").items()
@@ -47,37 +47,69 @@ def fan_out_functions(app: Synthesized) -> dict[str, str]:
 
 def test_the_map_is_distributed_standard_bounded_and_retried(fan_out_app: Synthesized) -> None:
     states = definition(fan_out_app)["States"]
-    assert list(states) == ["List", "Route", "SweepInline", "SweepFromManifest", "Summarize"]
-    for name in ("SweepInline", "SweepFromManifest"):
-        state = states[name]
-        assert state["Type"] == "Map" and state["MaxConcurrency"] == 7
-        assert state["ItemProcessor"]["ProcessorConfig"] == {
-            "Mode": "DISTRIBUTED",
-            "ExecutionType": "STANDARD",
-        }
-        assert state["ResultPath"] is None, "child outputs never pile up in the state"
-        # The run (its id and its document's digest) comes from the execution's state, never
-        # from the item or the manifest.
-        assert state["ItemSelector"] == {"item.$": "$$.Map.Item.Value", "run.$": "$.run"}
-        sweep = state["ItemProcessor"]["States"]["Sweep"]
-        (retry,) = sweep["Retry"]
-        assert set(retry["ErrorEquals"]) == set(LAMBDA_RETRY_ERRORS)
-        assert retry["BackoffRate"] > 1 and retry["MaxAttempts"] >= 3
-        assert sweep["Catch"][0]["Next"] == "BatchFailed"
-    reader = states["SweepFromManifest"]["ItemReader"]
-    assert reader["Resource"] == "arn:aws:states:::s3:getObject"
-    assert reader["Parameters"] == {"Bucket.$": "$.bucket", "Key.$": "$.manifestKey"}
-    assert states["SweepInline"]["ItemsPath"] == "$.items"
-    for name in ("List", "Summarize"):
+    assert list(states) == [
+        "List", "Route",
+        "PlanRoute", "PlanInline", "PlanFromManifest", "Check", "Held",
+        "SweepRoute", "SweepInline", "SweepFromManifest",
+        "Summarize",
+    ]  # fmt: skip
+    for step, then in (("Plan", "Check"), ("Sweep", "Summarize")):
+        for name in (f"{step}Inline", f"{step}FromManifest"):
+            state = states[name]
+            assert state["Type"] == "Map" and state["MaxConcurrency"] == 7
+            assert state["ItemProcessor"]["ProcessorConfig"] == {
+                "Mode": "DISTRIBUTED",
+                "ExecutionType": "STANDARD",
+            }
+            assert state["ResultPath"] is None, "child outputs never pile up in the state"
+            assert state["Next"] == then
+            # The run (its id and its document's digest) comes from the execution's state,
+            # never from the item or the manifest.
+            assert state["ItemSelector"] == {"item.$": "$$.Map.Item.Value", "run.$": "$.run"}
+            child = state["ItemProcessor"]["States"][step]
+            (retry,) = child["Retry"]
+            assert set(retry["ErrorEquals"]) == set(LAMBDA_RETRY_ERRORS)
+            assert retry["BackoffRate"] > 1 and retry["MaxAttempts"] >= 3
+            assert child["Catch"][0]["Next"] == "BatchFailed"
+        reader = states[f"{step}FromManifest"]["ItemReader"]
+        assert reader["Resource"] == "arn:aws:states:::s3:getObject"
+        assert reader["Parameters"] == {"Bucket.$": "$.bucket", "Key.$": "$.manifestKey"}
+        assert states[f"{step}Inline"]["ItemsPath"] == "$.items"
+    for name in ("List", "Check", "Summarize"):
         assert states[name]["Retry"][0]["ErrorEquals"] == list(LAMBDA_RETRY_ERRORS)
+
+
+def test_a_dry_run_skips_the_guard_and_a_held_run_skips_the_sweep(
+    fan_out_app: Synthesized,
+) -> None:
+    states = definition(fan_out_app)["States"]
+    (dry,) = states["Route"]["Choices"]
+    assert (dry["Variable"], dry["BooleanEquals"], dry["Next"]) == ("$.dryRun", True, "SweepRoute")
+    assert states["Route"]["Default"] == "PlanRoute"
+    check = states["Check"]
+    assert check["Parameters"]["Payload"] == {"runId.$": "$.runId"}
+    assert (check["ResultSelector"], check["ResultPath"]) == (
+        {"held.$": "$.Payload.held"},
+        "$.guard",
+    )
+    (held,) = states["Held"]["Choices"]
+    assert (held["Variable"], held["BooleanEquals"], held["Next"]) == (
+        "$.guard.held",
+        True,
+        "Summarize",
+    )
+    assert states["Held"]["Default"] == "SweepRoute"
 
 
 def test_each_step_invokes_its_own_function(fan_out_app: Synthesized) -> None:
     states = definition(fan_out_app)["States"]
     functions = {handler: logical for logical, handler in fan_out_functions(fan_out_app).items()}
     sweep = states["SweepInline"]["ItemProcessor"]["States"]["Sweep"]
+    plan = states["PlanInline"]["ItemProcessor"]["States"]["Plan"]
     invoked = {
         "List": states["List"]["Parameters"]["FunctionName"],
+        "Plan": plan["Parameters"]["FunctionName"],
+        "Check": states["Check"]["Parameters"]["FunctionName"],
         "Sweep": sweep["Parameters"]["FunctionName"],
         "Summarize": states["Summarize"]["Parameters"]["FunctionName"],
     }
@@ -196,16 +228,21 @@ def test_each_step_has_a_role_of_its_own_and_only_sweep_may_delete(
 ) -> None:
     roles = step_roles(fan_out_app)
     sweeper_role = fan_out_app.logical_id(fan_out_app.stack.sweeper.role)
-    assert len({*roles.values(), sweeper_role}) == 4
+    assert len({*roles.values(), sweeper_role}) == 6
     granted = {
         step: {a for s in role_statements(fan_out_app, role) if s["Effect"] == "Allow"
                for a in actions_of(s)}
         for step, role in roles.items()
     }  # fmt: skip
     assert "ecr:BatchDeleteImage" in granted["Sweep"]
+    assert {"ecr:DescribeImages", "ecr:BatchGetImage"} <= granted["Plan"]
+    for step in ("List", "Plan", "Check", "Summarize"):
+        assert not {a for a in granted[step] if a.startswith(("ecr:BatchDelete", "ecr:Put"))}
+        assert "sqs:SendMessage" not in granted[step]
     for step in ("List", "Summarize"):
         assert not {a for a in granted[step] if a.startswith(("ecr:Batch", "sts:", "ssm:Put"))}
-        assert "sqs:SendMessage" not in granted[step]
+    # Check reads and records the approval of a held run; it touches no registry.
+    assert {a.split(":")[0] for a in granted["Check"]} == {"logs", "s3", "ssm", "xray"}
     assert {a.split(":")[0] for a in granted["Summarize"]} == {"logs", "s3", "xray"}
     assert "s3:PutObject" not in granted["Summarize"]
 
@@ -224,7 +261,9 @@ def test_only_the_writing_steps_may_write_or_delete_run_documents(
     assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
     assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(actions_of(deny))
     writers = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-    assert writers == [{"Fn::GetAtt": [roles[step], "Arn"]} for step in ("List", "Sweep")]
+    assert writers == [
+        {"Fn::GetAtt": [roles[step], "Arn"]} for step in ("List", "Plan", "Check", "Sweep")
+    ]
 
 
 def test_every_run_document_read_is_limited_to_this_accounts_bucket(
@@ -238,7 +277,10 @@ def test_every_run_document_read_is_limited_to_this_accounts_bucket(
         for s in role_statements(fan_out_app, role)
         if {"s3:GetObject", "s3:ListBucket"} & set(actions_of(s))
     ]
-    assert len(reads) == 4, "Sweep, Summarize (objects and listing), the manifest's reader"
+    assert len(reads) == 7, (
+        "Plan, Check (objects and listing), Sweep, Summarize (objects and listing), "
+        "the manifest's reader"
+    )
     for statement in reads:
         assert statement["Condition"]["StringEquals"] == {
             "s3:ResourceAccount": {"Ref": "AWS::AccountId"}
@@ -321,7 +363,7 @@ def test_fan_out_adds_resources_and_changes_only_the_schedule_and_the_sweeper_ro
     assert changed == {"AWS::Lambda::Function", "AWS::IAM::Policy", "AWS::Scheduler::Schedule"}
     added = {after[k]["Type"] for k in set(after) - set(before)}
     assert added >= FAN_OUT_TYPES and "AWS::Lambda::Function" in added
-    assert len(fan_out_functions(fan_out_app)) == 3
+    assert len(fan_out_functions(fan_out_app)) == 5
     assert "StateMachineArn" in fan_out_app.template["Outputs"]
 
 

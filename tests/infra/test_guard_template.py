@@ -67,16 +67,18 @@ def test_the_dashboard_graphs_held_runs(default_app: Synthesized) -> None:
 def test_the_guard_grants_no_function_anything_new(
     default_app: Synthesized, fan_out_app: Synthesized
 ) -> None:
-    """The approval lives in the cursor's parameter, which the functions could already read and
-    write; starting a run (`approve --now`) is the caller's permission, never a function's."""
+    """The approval lives in the cursor's parameter, which the single function could already
+    read and write (the fan-out's Check gets the same two actions on it, and nothing else of
+    SSM); starting a run (`approve --now`) is the caller's permission, never a function's."""
     for app in (default_app, fan_out_app):
         statements = _function_statements(app)
         assert statements, "the functions' roles have policies"
         actions = {action for statement in statements for action in _actions(statement)}
         assert not actions & {"lambda:InvokeFunction", "states:StartExecution"}
         ssm = [s for s in statements if any(a.startswith("ssm:") for a in _actions(s))]
-        assert [(s["Sid"], sorted(_actions(s))) for s in ssm] == [
-            ("RunCursor", sorted(permissions.SSM_CURSOR_ACTIONS))
-        ]
+        expected = [("RunCursor", sorted(permissions.SSM_CURSOR_ACTIONS))]
+        if app is fan_out_app:  # Check reads the approval and records its use
+            expected.append(("ApprovalInStateParameter", sorted(permissions.SSM_CURSOR_ACTIONS)))
+        assert [(s["Sid"], sorted(_actions(s))) for s in ssm] == expected
         (parameter_id,) = app.resources("AWS::SSM::Parameter")
-        assert parameter_id in json.dumps(ssm[0]["Resource"])
+        assert all(parameter_id in json.dumps(s["Resource"]) for s in ssm)

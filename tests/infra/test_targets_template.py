@@ -151,7 +151,7 @@ def test_targets_are_validated(key: str, value: str, message: str) -> None:
 
 
 def test_the_member_role_trusts_exactly_the_roles_that_assume_it(tmp_path: Path) -> None:
-    """With the fan-out, List and Sweep assume the member role too: each of the sweeper stack's
+    """With the fan-out, List, Plan and Sweep assume the member role too: each of the sweeper stack's
     roles granted sts:AssumeRole is named, and the member role trusts exactly those names."""
     context = {**cdk_json_context(), "accounts": json.dumps([MEMBER]), "fanOut": True}
     app, _stack = build_app(context, outdir=str(tmp_path))
@@ -166,6 +166,7 @@ def test_the_member_role_trusts_exactly_the_roles_that_assume_it(tmp_path: Path)
     assert assuming == [
         "ecr-sweeper-<AWS::Region>",
         "ecr-sweeper-list-<AWS::Region>",
+        "ecr-sweeper-plan-<AWS::Region>",
         "ecr-sweeper-sweep-<AWS::Region>",
     ]
     member = templates[MEMBER_STACK_ID]

@@ -66,6 +66,14 @@ def test_approve_lets_the_next_run_delete_once_then_the_guard_is_back(
     assert held["outcome"] == "held" and left(local_ecr) == before
     _ship(local_ecr, [(datetime.now(UTC) - timedelta(minutes=30), lines)])
 
+    listed = run_cli("runs", "--log-group", LOG_GROUP, *target(local_ecr))
+    (row,) = [line for line in listed.stdout.splitlines() if "run-held-0001" in line]
+    assert "held" in row and "(8 would)" in row, row
+    shown = run_cli("runs", "show", "run-held-0001", "--log-group", LOG_GROUP, *target(local_ecr))
+    text = " ".join(shown.stdout.split())
+    assert "(held by the deletion guard," in text and "HELD 2 repositories" in text
+    assert "held by the deletion guard: the plan deletes 8 of 10" in text
+
     refused = run_cli("approve", "run-held-0001", *target(local_ecr))
     assert refused.returncode == 2 and "refusing to approve without --yes" in refused.stderr
     assert "approval" not in state(local_ecr)

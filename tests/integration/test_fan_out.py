@@ -38,6 +38,7 @@ from local_ecr.manifests import ManifestFactory
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "ecr-sweeper-runs"
+STATE_PARAMETER = "/ecr-sweeper/state"
 REPOSITORIES = ("api", "batch/jobs", "web", "worker", "zeta")
 
 
@@ -74,6 +75,9 @@ def deploy(template: dict[str, Any]) -> Deployed:
     resources = template["Resources"]
     refs = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
     refs.update({k: BUCKET for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"})
+    refs.update(
+        {k: STATE_PARAMETER for k, r in resources.items() if r["Type"] == "AWS::SSM::Parameter"}
+    )
     (machine,) = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     definition = resolve(machine["Properties"]["DefinitionString"], refs)
     handlers: dict[str, str] = {}
@@ -85,7 +89,7 @@ def deploy(template: dict[str, Any]) -> Deployed:
         if arn in definition:
             handlers[arn] = resource["Properties"]["Handler"]
             environments.append(resolve(resource["Properties"]["Environment"]["Variables"], refs))
-    assert len(handlers) == 3 and all(e == environments[0] for e in environments)
+    assert len(handlers) == 5 and all(e == environments[0] for e in environments)
     return Deployed(definition, handlers, environments[0])
 
 
@@ -158,6 +162,7 @@ def machine(
 
     monkeypatch.setattr(lambda_eval_utils, "boto_client_for", client_for)
     local_ecr.client("s3").create_bucket(Bucket=BUCKET)
+    local_ecr.client("ssm").put_parameter(Name=STATE_PARAMETER, Value="{}", Type="String")
     yield deployed, lambdas
     _log_to(sys.__stdout__)
 
@@ -235,8 +240,15 @@ def test_the_synthesized_state_machine_sweeps_like_the_single_lambda(
     assert output["repositories"] == len(REPOSITORIES) and output["failures"] == 0
     assert output["imagesDeleted"] > 0
     # List, three batches of at most two repositories, Summarize.
-    steps = sorted(deployed.handlers[arn].rsplit(".", 1)[1] for arn in lambdas.invocations)
-    assert steps == ["list_handler", "summarize_handler"] + ["sweep_handler"] * 3
+    steps = [deployed.handlers[arn].rsplit(".", 1)[1] for arn in lambdas.invocations]
+    assert steps == [
+        "list_handler",
+        *["plan_handler"] * 3,
+        "check_handler",
+        *["sweep_handler"] * 3,
+        "summarize_handler",
+    ]
+    assert output["guard"]["held"] is False and output["outcome"] == "succeeded"
     summaries = [r for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY]
     assert len(summaries) == 1 and summaries[0]["imagesDeleted"] == output["imagesDeleted"]
     assert {r["repository"] for r in summaries[0]["perRepository"]} == set(REPOSITORIES)
@@ -311,6 +323,7 @@ def test_the_fan_out_sweeps_every_account_and_region(
         fan_out_batch_size=1,
         regions=("us-east-1", "eu-west-1"),
         accounts=(MEMBER, OTHER_MEMBER),
+        guard_max_deletion_fraction=1.0,  # 60% of these registries go
     )
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
     seed_target(local_ecr, monkeypatch, "web", account=MEMBER)
@@ -355,7 +368,12 @@ def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
     from ecr_sweeper.core.settings import StackSettings as Settings
 
     deployed, _lambdas = machine
-    settings = Settings(keep_tagged_images=2, protect_lambda_images=False, fan_out=True)
+    settings = Settings(
+        keep_tagged_images=2,
+        protect_lambda_images=False,
+        fan_out=True,
+        guard_max_deletion_fraction=1.0,  # 60% of these registries go
+    )
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
     seed_target(local_ecr, monkeypatch, "web")  # v0..v3 and one old untagged image
     seed_target(local_ecr, monkeypatch, "api")
@@ -394,6 +412,21 @@ def test_images_in_use_travel_from_list_to_every_child_and_fail_closed(
     assert tags == ["v0", "v2", "v3"]
 
 
+def checked(s3: Any, bucket: str, run_id: str, planned: dict[str, int]) -> None:
+    """What Plan and Check leave for batch 0 of a live run that proceeds: the decision, and what
+    its planning child counted per repository."""
+    from ecr_sweeper.core.guard import decide
+
+    prefix = fan_out.run_prefix(run_id)
+    decision = decide(planned.items(), 10, max_fraction=1, max_deletions=None)
+    documents = {
+        fan_out.GUARD_DOCUMENT: decision.to_dict(),
+        f"{fan_out.PLANS_FOLDER}000000.json": {"batch": 0, "results": [], "wouldDelete": planned},
+    }
+    for key, document in documents.items():
+        s3.put_object(Bucket=bucket, Key=prefix + key, Body=json.dumps(document).encode())
+
+
 def test_a_child_sweeps_only_what_the_settings_select_whatever_its_item_names(
     local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,7 +454,83 @@ def test_a_child_sweeps_only_what_the_settings_select_whatever_its_item_names(
     (item,) = state["items"]
     assert [r["name"] for r in item["repositories"]] == ["prod/api", "web"]
     event = {"item": item, "run": state["run"]}
+    checked(local_ecr.client("s3"), "runs", "run-1", {"prod/api": 3, "web": 3})
     counts = fan_out.sweep_batch(base, after, logger, event, bucket="runs", account=ACCOUNT)
     assert counts["repositories"] == 1 and counts["imagesDeleted"] == 3
     assert left(local_ecr, "prod/api") == 5
     assert left(local_ecr, "web") == 2
+
+
+def test_the_fan_out_holds_as_a_whole_and_no_child_deletes(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
+    from ecr_sweeper.core.settings import StackSettings as Settings
+
+    deployed, lambdas = machine
+    # Keep two of 12-16 tagged images: every batch deletes most of its images.
+    settings = Settings(keep_tagged_images=2, fan_out=True, fan_out_batch_size=2)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    seed(local_ecr)
+    before = registry_state(local_ecr)
+    described = run_machine(local_ecr, deployed, {})
+    assert described["status"] == "SUCCEEDED", described
+    assert registry_state(local_ecr) == before, "no child deleted anything"
+    steps = [deployed.handlers[arn].rsplit(".", 1)[1] for arn in lambdas.invocations]
+    assert "sweep_handler" not in steps and steps.count("plan_handler") == 3
+    logs, emf = records(capsys.readouterr().out)
+    (held,) = [r for r in logs if r.get(ev.EVENT) == ev.GUARD_HELD]
+    (summary,) = [r for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY]
+    assert summary["outcome"] == "held" and summary["imagesDeleted"] == 0
+    assert summary["imagesExpired"] == held["wouldDelete"] > held["imagesScanned"] / 2
+    assert {r["repository"] for r in summary["perRepository"]} == set(REPOSITORIES)
+    assert len(held["topRepositories"]) == 5
+    assert not [r for r in logs if r.get(ev.EVENT) == ev.IMAGE_DELETED]
+    (document,) = emf
+    assert document[metrics_catalog.GUARD_HELD] == [1.0]
+
+
+def test_a_sweeping_child_holds_a_repository_whose_plan_grew(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child deletes in a repository only up to what the run's planning counted there, so a
+    held run can't be split into small approved-looking pieces; without a decision to proceed
+    it deletes nothing at all."""
+    from test_targets import left
+    from test_targets import seed as seed_target
+
+    from ecr_sweeper.aws.clients import AwsTarget
+    from ecr_sweeper.core.settings import Settings
+
+    seed_target(local_ecr, monkeypatch, "web")  # keep 2 of v0..v3 and one old untagged: 3 go
+    seed_target(local_ecr, monkeypatch, "api")
+    settings = Settings(keep_tagged_images=2, protect_lambda_images=False)
+    s3 = local_ecr.client("s3")
+    s3.create_bucket(Bucket="runs")
+    base = AwsTarget(region=REGION, endpoint_url=local_ecr.endpoint_url)
+    log = logging.getLogger("t")
+    state = fan_out.list_work(
+        base, settings, log, run_id="run-1", dry_run=False, bucket="runs",
+        started_at=datetime.now(UTC),
+    )  # fmt: skip
+    (item,) = state["items"]
+    event = {"item": item, "run": state["run"]}
+
+    def sweep() -> int:
+        counts = fan_out.sweep_batch(base, settings, log, event, bucket="runs", account=ACCOUNT)
+        return int(counts["imagesDeleted"])
+
+    assert sweep() == 0, "no decision yet: the child acts as a dry run"
+    assert left(local_ecr, "web") == 5 and left(local_ecr, "api") == 5
+
+    checked(s3, "runs", "run-1", {"api": 3, "web": 2})
+    assert sweep() == 3
+    assert left(local_ecr, "api") == 2, "api deletes what was planned there"
+    assert left(local_ecr, "web") == 5, "web's plan grew past its planned 2: held"
+    key = fan_out.run_prefix("run-1") + fan_out.RESULTS_FOLDER + "000000.json"
+    written = json.loads(s3.get_object(Bucket="runs", Key=key)["Body"].read())
+    web = next(r for r in written["results"] if r["repository"] == "web")
+    assert web["status"] == "held" and "counted 2" in web["reason"]

@@ -6,7 +6,7 @@ import json
 import logging
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from helpers.sweep import push
 from test_sagemaker_codebuild import codebuild_project
 
 from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ssm import ParameterApprovals
+from ecr_sweeper.core.guard import approval_for
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.sweep import fan_out
 from ecr_sweeper.sweep.engine import sweeper_for
@@ -34,8 +36,11 @@ ON_ITS_BEHALF = {"kms:Decrypt"}
 
 
 SWEEPER_HANDLER = "ecr_sweeper.handlers.sweeper.lambda_handler"
+STATE = "/ecr-sweeper/state"
 STEP_HANDLERS = {
     "List": "ecr_sweeper.handlers.fan_out.list_handler",
+    "Plan": "ecr_sweeper.handlers.fan_out.plan_handler",
+    "Check": "ecr_sweeper.handlers.fan_out.check_handler",
     "Sweep": "ecr_sweeper.handlers.fan_out.sweep_handler",
     "Summarize": "ecr_sweeper.handlers.fan_out.summarize_handler",
 }
@@ -318,8 +323,9 @@ def test_a_run_that_sweeps_no_images_is_granted_no_image_action(
 def test_each_fan_out_step_is_granted_exactly_what_it_calls(
     local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, key: str | None, cluster: KubernetesApi
 ) -> None:
-    """List, every Sweep child and Summarize, each with its own role: every call granted, and
-    every grant called. List reads the EKS cluster; the children need no cluster access."""
+    """List, every Plan child, Check, every Sweep child and Summarize, each with its own role:
+    every call granted, and every grant called. List reads the EKS cluster; the children need no
+    cluster access."""
     extra = "s3://refs/in-use.json"
     busy_registry(local_ecr, extra, cluster)
     local_ecr.client("ecr").create_repository(repositoryName="web")
@@ -331,6 +337,7 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
         extra_image_references=extra,
         extra_image_references_kms_key_arn=key,
         fan_out_batch_size=1,
+        guard_max_deletions=0,
     )
     base = AwsTarget(region=local_ecr.region, endpoint_url=local_ecr.endpoint_url)
     logger = logging.getLogger("test")
@@ -346,6 +353,33 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
     cluster.state.requests.clear()
     items = json.loads(s3.get_object(Bucket="runs", Key=state["manifestKey"])["Body"].read())
     assert len(items) == 2
+
+    local_ecr.reset_counters()
+    planned = sum(
+        fan_out.plan_batch(
+            base,
+            settings,
+            logger,
+            {"item": item, "run": state["run"]},
+            bucket="runs",
+            account=local_ecr.account_id,
+        )["wouldDelete"]
+        for item in items
+    )
+    assert planned == 3
+    called["Plan"] = called_actions(local_ecr)
+
+    # guardMaxDeletions 0 holds it; the approval on record lets it through (read and recorded).
+    approval = approval_for("run-0", planned, now=datetime.now(UTC), valid_for=timedelta(days=1))
+    ssm = local_ecr.client("ssm")
+    ssm.put_parameter(Name=STATE, Value=json.dumps({"approval": approval.to_dict()}), Type="String")
+    local_ecr.reset_counters()
+    approvals = ParameterApprovals(ssm, STATE, logger)
+    checked = fan_out.check_run(
+        base, settings, logger, run_id="run-1", bucket="runs", approvals=approvals
+    )
+    assert checked["held"] is False
+    called["Check"] = called_actions(local_ecr)
 
     local_ecr.reset_counters()
     deleted = sum(
@@ -375,7 +409,9 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
         "extraImageReferencesKmsKeyArn": key,
     }
     template = synthesized_template(context)
-    on_its_behalf = {"List": ON_ITS_BEHALF if key else set(), "Sweep": set(), "Summarize": set()}
+    on_its_behalf = {step: set() for step in STEP_HANDLERS} | {
+        "List": ON_ITS_BEHALF if key else set()
+    }
     for step, handler in STEP_HANDLERS.items():
         granted = granted_actions(template, handler)
         assert called[step] <= granted, f"{step}: not granted: {sorted(called[step] - granted)}"

@@ -33,6 +33,15 @@ def ecr_repository_actions(archives: bool, deletes: bool = True) -> tuple[str, .
     return ECR_REPOSITORY_ACTIONS + (ECR_ARCHIVE_ACTIONS if archives else ())
 
 
+ECR_PLANNING_ACTIONS: tuple[str, ...] = (
+    "ecr:DescribeImages",
+    "ecr:BatchGetImage",
+    "ecr:ListTagsForResource",
+)
+"""What planning a repository reads (its tags, images and index manifests: the fan-out's Plan);
+the re-check and confirming listings (ListImages) and the writes belong to acting on the plan."""
+
+
 ECR_NATIVE_POLICY_ACTIONS: tuple[str, ...] = ("ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy")
 """Read and put repositories' native lifecycle policies (settings: nativeLifecyclePolicy)."""
 

@@ -4,6 +4,7 @@ settings, then one call into `fan_out`. Nothing else."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE, ParameterApprovals
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
 from ecr_sweeper.handlers.sweeper import EventError, own_account, requested_dry_run
@@ -22,7 +24,17 @@ ev.skip_unused_record_fields()
 metrics = Metrics()
 tracer = Tracer()
 
-__all__ = ["EventError", "list_handler", "summarize_handler", "sweep_handler"]
+BatchStep = Callable[..., dict[str, Any]]
+"""fan_out.plan_batch or fan_out.sweep_batch."""
+
+__all__ = [
+    "EventError",
+    "check_handler",
+    "list_handler",
+    "plan_handler",
+    "summarize_handler",
+    "sweep_handler",
+]
 
 
 def _environment(name: str) -> str:
@@ -69,15 +81,13 @@ def list_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-def sweep_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Sweep: one work item (a batch of repositories) per child execution, with its run."""
+def _batch_step(work: BatchStep, event: Any, context: LambdaContext) -> dict[str, Any]:
+    """One work item, with its run, through `work` (Plan or Sweep): what their handlers share."""
     settings = _settings()
     _item, run_id, _digest = fan_out.child_run(event)
     logger.set_correlation_id(run_id)
     logger.append_keys(**{ev.RUN_ID: run_id})
-    return fan_out.sweep_batch(
+    return work(
         AwsTarget(bucket_owner=own_account(context)),
         settings,
         logger,
@@ -88,6 +98,42 @@ def sweep_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         budget=budget.for_lambda(context.get_remaining_time_in_millis()),
         partition=_partition(context),
     )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def plan_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Plan: one work item per child execution, with its run, planned for the deletion guard
+    (live runs)."""
+    return _batch_step(fan_out.plan_batch, event, context)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def check_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Check: the deletion guard over every planning child's counts, with the approval on record
+    in the stack's state parameter."""
+    settings = _settings()
+    run_id = _run_id(event)
+    logger.set_correlation_id(run_id)
+    logger.append_keys(**{ev.RUN_ID: run_id, ev.DRY_RUN: False})
+    target = AwsTarget(bucket_owner=own_account(context))
+    parameter = _environment(STATE_PARAMETER_VARIABLE)
+    return fan_out.check_run(
+        target,
+        settings,
+        logger,
+        run_id=run_id,
+        bucket=_environment(fan_out.BUCKET_VARIABLE),
+        approvals=ParameterApprovals(target.client("ssm"), parameter, logger),
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def sweep_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Sweep: one work item (a batch of repositories) per child execution, with its run."""
+    return _batch_step(fan_out.sweep_batch, event, context)
 
 
 @logger.inject_lambda_context(log_event=False)

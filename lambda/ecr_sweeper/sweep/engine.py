@@ -217,16 +217,29 @@ class Sweeper:
             planned = [future.result() for future in futures]
         return PlannedRun(context, planned)
 
-    def act(self, planned: PlannedRun, guard: GuardDecision | None = None) -> RunSummary:
+    def act(
+        self,
+        planned: PlannedRun,
+        guard: GuardDecision | None = None,
+        *,
+        caps: Mapping[str, int] | None = None,
+    ) -> RunSummary:
         """Act on every planned repository; a run the guard held acts as a dry run (its audit
-        records say what it would have deleted) and deletes nothing anywhere."""
+        records say what it would have deleted) and deletes nothing anywhere. `caps`, when
+        given, are what the run's own planning counted per repository (the fan-out plans in
+        other children): a repository whose plan now deletes more is held."""
         self.summary.guard = guard
         context = planned.context
         if guard is not None and guard.held:
             context = replace(context, dry_run=True)
         with _fewer_collections(), self._pools():
             work = self._in_trace(self._act_one)
-            futures = [self._repositories.submit(work, context, r) for r in planned.repositories]
+            futures = [
+                self._repositories.submit(
+                    work, context, r, None if caps is None else caps.get(r.result.repository, 0)
+                )
+                for r in planned.repositories
+            ]
             results = [future.result() for future in futures]
         self.summary.results = sorted(results, key=lambda r: r.repository)
         return self._finished()
@@ -297,14 +310,16 @@ class Sweeper:
             )
         return plan_repository(context, repository)
 
-    def _act_one(self, context: RunContext, planned: PlannedRepository) -> RepositoryResult:
+    def _act_one(
+        self, context: RunContext, planned: PlannedRepository, cap: int | None
+    ) -> RepositoryResult:
         if planned.result.status == SWEPT and self._budget.exhausted():
             result = planned.result
             result.status = UNFINISHED
             result.reason = f"{self._budget.why} before its deletes started"
         else:
             with self._subsegment(planned.repository.name) as annotate:
-                result = act_on(context, planned)
+                result = act_on(context, planned, cap=cap)
                 annotate(result)
         self._log_repository(result)
         return result

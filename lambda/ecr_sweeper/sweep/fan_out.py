@@ -1,11 +1,20 @@
-"""The steps of the Step Functions fan-out (settings: fanOut): List, Sweep (one child execution
-per batch of repositories) and Summarize.
+"""The steps of the Step Functions fan-out (settings: fanOut): List, Plan (one child execution
+per batch of repositories), Check (the deletion guard over the whole run), Sweep (one child
+execution per batch again) and Summarize. A dry run goes from List straight to Sweep.
 
 Each run keeps its documents under `runs/<runId>/` in the run bucket: `run.json` (what List
 found), `in-use/<account>/<region>.json` (each target's images in use, read once by List, then
 by every child of that target), `manifest.json`
-(the work items, when too many to travel inline) and `results/<batch>.json` (each child's
-per-repository results). State payloads carry only ids and counts, far below the 256 KB limit.
+(the work items, when too many to travel inline), `plans/<batch>.json` (each planning child's
+per-repository results and the images each repository's plan deletes), `guard.json` (Check's
+decision) and `results/<batch>.json` (each sweeping child's per-repository results). State
+payloads carry only ids and counts, far below the 256 KB limit.
+
+A live run's total is known before any child deletes: Check sums the plans and decides
+(core.guard), and if the run holds, the state machine skips the sweeping Map. A sweeping child
+still reads the decision and acts as a dry run unless it says proceed, and re-checks each
+repository's plan against the count planned for it: a repository whose plan grew is held (nothing
+deleted there), so a held run can't be split into small approved-looking pieces.
 
 Every child hands its work item's repositories to the same `engine.Sweeper` (and so the same
 `repository.sweep_repository` unit) as the single Lambda, so the rules, the logs and the failure
@@ -33,12 +42,14 @@ from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.aws.ecr import EcrRegistry, error_code
 from ecr_sweeper.aws.limiter import AdaptiveLimiter
 from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.guard import GuardDecision
 from ecr_sweeper.core.references import InUse, Usage
 from ecr_sweeper.core.results import FAILED, DeleteFailure, RepositoryResult, RunSummary
 from ecr_sweeper.core.settings import Settings
-from ecr_sweeper.ports import EventLogger, RegistryError, Repository
+from ecr_sweeper.ports import ApprovalStore, EventLogger, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
-from ecr_sweeper.sweep.engine import Sweeper
+from ecr_sweeper.sweep.engine import PlannedRun, Sweeper
+from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import (
     References,
     UsageUnavailable,
@@ -60,6 +71,8 @@ RUN_DOCUMENT = "run.json"
 IN_USE_FOLDER = "in-use/"
 MANIFEST_DOCUMENT = "manifest.json"
 RESULTS_FOLDER = "results/"
+PLANS_FOLDER = "plans/"
+GUARD_DOCUMENT = "guard.json"
 RUNS_FOLDER = "runs/"
 
 
@@ -334,6 +347,127 @@ def checked_batch(
     )
 
 
+def _batch_sweeper(
+    base: AwsTarget,
+    settings: Settings,
+    logger: EventLogger,
+    event: Any,
+    *,
+    bucket: str,
+    account: str,
+    tracer: Any | None,
+    budget: TimeBudget | None,
+    partition: str,
+) -> tuple[_Batch, Sweeper]:
+    """A child's input, checked (`child_run`, `checked_batch`, the digests of the run document
+    and the in-use snapshot), and the Sweeper for its target with that snapshot."""
+    item, run_id, run_sha256 = child_run(event)
+    objects = base.client("s3")
+    prefix = run_prefix(run_id)
+    try:
+        run = s3.read_json(objects, bucket, prefix + RUN_DOCUMENT, sha256=run_sha256)
+        checked = checked_batch(
+            item,
+            run_id,
+            run,
+            settings,
+            account=account,
+            region=base.effective_region(),
+            partition=partition,
+        )
+        document = s3.read_json(
+            objects, bucket, in_use_key(run_id, checked.label), sha256=checked.snapshot_sha256
+        )
+    except s3.StorageError as error:
+        raise BatchError(f"refused: {error}; List wrote otherwise") from error
+    usage = in_use_from_document(document)
+    target = resolve(base, checked.spec, settings, partition)
+
+    def snapshot() -> InUse:
+        if usage.uncertain is not None:
+            raise UsageUnavailable(usage.uncertain)
+        return usage.in_use
+
+    workers = settings.max_concurrency
+    sweeper = Sweeper(
+        EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)),
+        settings,
+        logger,
+        dry_run=checked.dry_run,
+        tracer=tracer,
+        run_id=run_id,
+        images_in_use=snapshot,
+        max_concurrency=workers,
+        budget=budget,
+    )
+    return _Batch(run_id, checked, objects, bucket), sweeper
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A checked batch of one run, and where its documents go."""
+
+    run_id: str
+    checked: CheckedBatch
+    objects: Any
+    bucket: str
+
+    def key(self, folder: str) -> str:
+        return f"{run_prefix(self.run_id)}{folder}{self.checked.number:06d}.json"
+
+    def write(self, folder: str, results: list[RepositoryResult], **extra: Any) -> None:
+        document = {"batch": self.checked.number, "results": [r.to_dict() for r in results]}
+        s3.write_json(self.objects, self.bucket, self.key(folder), {**document, **extra})
+
+
+def plan_batch(
+    base: AwsTarget,
+    settings: Settings,
+    logger: EventLogger,
+    event: Any,
+    *,
+    bucket: str,
+    account: str,
+    tracer: Any | None = None,
+    budget: TimeBudget | None = None,
+    partition: str = "aws",
+) -> dict[str, Any]:
+    """Plan: plan one work item's repositories (nothing written to ECR, nothing audited); write
+    each repository's result and the images its plan deletes or archives; return the counts.
+
+    The input is checked as Sweep's is (`sweep_batch`); only the repositories the settings
+    select are planned.
+    """
+    batch, sweeper = _batch_sweeper(
+        base, settings, logger, event,
+        bucket=bucket, account=account, tracer=tracer, budget=budget, partition=partition,
+    )  # fmt: skip
+    repositories = selected(batch.checked.repositories, settings)
+    planned = sweeper.plan(repositories, budget=budget or TimeBudget(None))
+    results = _labelled(planned, batch.checked.label, settings)
+    batch.write(
+        PLANS_FOLDER,
+        results,
+        wouldDelete=dict(planned.counts()),
+        throttledCalls=sweeper.registry.throttled_calls,
+        lowestConcurrency=sweeper.registry.lowest_concurrency,
+    )
+    return {
+        "batch": batch.checked.number,
+        "repositories": len(results),
+        "wouldDelete": sum(count for _, count in planned.counts()),
+        "imagesScanned": planned.scanned,
+    }
+
+
+def _labelled(planned: PlannedRun, label: str, settings: Settings) -> list[RepositoryResult]:
+    results = [p.result for p in planned.repositories]
+    if is_multi_target(settings):
+        for result in results:
+            result.target = label
+    return results
+
+
 def sweep_batch(
     base: AwsTarget,
     settings: Settings,
@@ -352,72 +486,94 @@ def sweep_batch(
     the run document List wrote (`checked_batch`), and the run document and the in-use snapshot
     must be the ones List wrote (their digests); else BatchError, and nothing is deleted. Only
     the repositories the settings select are swept, whatever the item names. `account` is the
-    function's own.
+    function's own. A live child acts only on Check's decision to proceed (else as a dry run),
+    and holds a repository whose plan deletes more than its planning child counted.
 
     A target whose role can't be assumed now fails the invocation: the Map retries it, then
     Summarize reports the batch's repositories as failed.
     """
-    item, run_id, run_sha256 = child_run(event)
-    objects = base.client("s3")
-    prefix = run_prefix(run_id)
-    try:
-        run = s3.read_json(objects, bucket, prefix + RUN_DOCUMENT, sha256=run_sha256)
-        batch = checked_batch(
-            item,
-            run_id,
-            run,
-            settings,
-            account=account,
-            region=base.effective_region(),
-            partition=partition,
-        )
-        document = s3.read_json(
-            objects, bucket, in_use_key(run_id, batch.label), sha256=batch.snapshot_sha256
-        )
-    except s3.StorageError as error:
-        raise BatchError(f"refused: {error}; List wrote otherwise") from error
-    number, label, dry_run = batch.number, batch.label, batch.dry_run
-    usage = in_use_from_document(document)
-    target = resolve(base, batch.spec, settings, partition)
-
-    def snapshot() -> InUse:
-        if usage.uncertain is not None:
-            raise UsageUnavailable(usage.uncertain)
-        return usage.in_use
-
-    workers = settings.max_concurrency
-    sweeper = Sweeper(
-        EcrRegistry(target.registry_client(), limiter=AdaptiveLimiter(workers)),
-        settings,
-        logger,
-        dry_run=dry_run,
-        tracer=tracer,
-        run_id=run_id,
-        images_in_use=snapshot,
-        max_concurrency=workers,
-        budget=budget,
-    )
-    summary = sweeper.run(selected(batch.repositories, settings))
-    if is_multi_target(settings):
-        for result in summary.results:
-            result.target = label
-    s3.write_json(
-        objects,
-        bucket,
-        f"{prefix}{RESULTS_FOLDER}{number:06d}.json",
-        {
-            "batch": number,
-            "results": [result.to_dict() for result in summary.results],
-            "throttledCalls": summary.throttled_calls,
-            "lowestConcurrency": summary.lowest_concurrency,
-        },
+    batch, sweeper = _batch_sweeper(
+        base, settings, logger, event,
+        bucket=bucket, account=account, tracer=tracer, budget=budget, partition=partition,
+    )  # fmt: skip
+    decision, caps = (None, None) if batch.checked.dry_run else _guarded(batch)
+    planned = sweeper.plan(selected(batch.checked.repositories, settings))
+    summary = sweeper.act(planned, decision, caps=caps)
+    batch.write(
+        RESULTS_FOLDER,
+        _labelled(planned, batch.checked.label, settings),
+        throttledCalls=summary.throttled_calls,
+        lowestConcurrency=summary.lowest_concurrency,
     )
     return {
-        "batch": number,
+        "batch": batch.checked.number,
         "repositories": len(summary.results),
         "imagesDeleted": summary.total("images_deleted"),
         "failures": summary.failures,
     }
+
+
+_NOT_DECIDED = GuardDecision(
+    held=True,
+    would_delete=0,
+    scanned=0,
+    reason="the run's deletion guard decision could not be read; nothing is deleted",
+)
+
+
+def _guarded(batch: _Batch) -> tuple[GuardDecision, dict[str, int]]:
+    """Check's decision and what the planning child counted per repository. Fail-closed: no
+    decision holds the batch, and a repository without a planned count may delete nothing."""
+    prefix = run_prefix(batch.run_id)
+    try:
+        decision = GuardDecision.from_dict(
+            s3.read_json(batch.objects, batch.bucket, prefix + GUARD_DOCUMENT)
+        )
+    except (ClientError, s3.StorageError, KeyError, TypeError, ValueError):
+        return _NOT_DECIDED, {}
+    try:
+        plan = s3.read_json(batch.objects, batch.bucket, batch.key(PLANS_FOLDER))
+        caps = {str(name): int(count) for name, count in plan["wouldDelete"].items()}
+    except (ClientError, s3.StorageError, KeyError, TypeError, ValueError, AttributeError):
+        caps = {}
+    return decision, caps
+
+
+# -- Check -----------------------------------------------------------------------------------------
+
+
+def check_run(
+    base: AwsTarget,
+    settings: Settings,
+    logger: EventLogger,
+    *,
+    run_id: str,
+    bucket: str,
+    approvals: ApprovalStore | None = None,
+) -> dict[str, Any]:
+    """Check: the deletion guard over every planning child's counts; writes the decision for
+    the sweeping children and Summarize, and returns whether the run holds.
+
+    A batch whose planning child failed counts nothing here; its repositories then have no
+    planned count, so its sweeping child deletes nothing in them.
+    """
+    objects = base.client("s3")
+    prefix = run_prefix(run_id)
+    run = s3.read_json(objects, bucket, prefix + RUN_DOCUMENT)
+    multi = bool(run["multiTarget"])
+    counts: list[tuple[str, int]] = []
+    scanned = 0
+    for key in s3.keys(objects, bucket, prefix + PLANS_FOLDER):
+        document = s3.read_json(objects, bucket, key)
+        for result in document["results"]:
+            scanned += int(result["imagesScanned"])
+        targets = {str(r["repository"]): r.get("target") for r in document["results"]}
+        for name, count in document["wouldDelete"].items():
+            where = targets.get(str(name)) if multi else None
+            counts.append((f"{where} {name}" if where else str(name), int(count)))
+    decision = RunGuard(settings, logger, approvals=approvals).decide(run_id, counts, scanned)
+    s3.write_json(objects, bucket, prefix + GUARD_DOCUMENT, decision.to_dict())
+    return {"runId": run_id, "held": decision.held, "wouldDelete": decision.would_delete}
 
 
 # -- Summarize -------------------------------------------------------------------------------------
@@ -437,6 +593,12 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
         dry_run=bool(run["dryRun"]),
         started_at=datetime.fromisoformat(run["startedAt"]),
     )
+    if not summary.dry_run:
+        summary.guard = GuardDecision.from_dict(
+            s3.read_json(objects, bucket, prefix + GUARD_DOCUMENT)
+        )
+    # A held run swept nothing: its repositories are what the planning children found.
+    folder = PLANS_FOLDER if summary.guard is not None and summary.guard.held else RESULTS_FOLDER
     multi = bool(run["multiTarget"])
     for failure in run["failures"]:
         summary.results.append(
@@ -449,7 +611,7 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
             )
         )
     reported: dict[int, dict[str, Any]] = {}
-    for key in s3.keys(objects, bucket, prefix + RESULTS_FOLDER):
+    for key in s3.keys(objects, bucket, prefix + folder):
         document = s3.read_json(objects, bucket, key)
         reported[int(document["batch"])] = document
     lowest: list[int] = []

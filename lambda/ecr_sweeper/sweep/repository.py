@@ -11,6 +11,7 @@ result says what happened. Every step is linear in the repository's images.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -78,6 +79,7 @@ def plan_repository(context: RunContext, repository: Repository) -> PlannedRepos
             view = planned.sweep_view(context)
             result.images_scanned = len(view.images)
             planned.plan = view.plan
+            _count_plan(view.plan, result)
     return planned
 
 
@@ -164,17 +166,27 @@ def _act(
         Deletion(context, name, result).run(expired, gone)
 
 
-def _record_plan(context: RunContext, plan: RepositoryPlan, result: RepositoryResult) -> None:
+def _count_plan(plan: RepositoryPlan, result: RepositoryResult) -> None:
+    """The plan and its counts on the result (again after the re-check), without a record."""
     result.plan = plan
     result.images_expired = len(plan.expired)
     result.bytes_expired = sum(d.image.size_bytes for d in plan.expired)
     result.images_to_archive = len(plan.transitioned)
+    result.kept_by_protection = Counter()
     for decision in plan.decisions:
         if decision.protection is None:
             continue
         result.kept_by_protection[decision.protection.value] += 1
         if decision.protection is Protection.UNCERTAIN and result.uncertain is None:
             result.uncertain = decision.reason
+
+
+def _record_plan(context: RunContext, plan: RepositoryPlan, result: RepositoryResult) -> None:
+    """Count the plan, and write a record for each image a protection kept."""
+    _count_plan(plan, result)
+    for decision in plan.decisions:
+        if decision.protection is None:
+            continue
         context.log.info(
             f"kept {plan.repository} {decision.image.label()}: "
             f"{decision.reason.removeprefix('kept: ')}",
