@@ -151,8 +151,9 @@ def test_targets_are_validated(key: str, value: str, message: str) -> None:
 
 
 def test_the_member_role_trusts_exactly_the_roles_that_assume_it(tmp_path: Path) -> None:
-    """With the fan-out, List, Plan and Sweep assume the member role too: each of the sweeper stack's
-    roles granted sts:AssumeRole is named, and the member role trusts exactly those names."""
+    """With the fan-out, List, Plan and Sweep assume the member role too: each of the sweeper
+    stack's roles granted sts:AssumeRole is named, and the member role trusts exactly those
+    names."""
     context = {**cdk_json_context(), "accounts": json.dumps([MEMBER]), "fanOut": True}
     app, _stack = build_app(context, outdir=str(tmp_path))
     templates = {s.stack_name: s.template for s in app.synth().stacks}
