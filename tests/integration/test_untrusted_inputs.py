@@ -112,6 +112,16 @@ def test_a_genuine_work_item_sweeps_and_skips_what_is_tagged_skip(local_ecr: Loc
     two_repositories(local_ecr)
     state = listed_run(local_ecr, FAN_OUT)
     (item,) = state["items"]
+    # Plan and Check first, as the state machine runs them: without Check's decision to
+    # proceed a live child deletes nothing.
+    log = logging.getLogger("test.guard")
+    event = {"item": item, "run": state["run"]}
+    fan_out.plan_batch(base(local_ecr), FAN_OUT, log, event, bucket="runs", account=ACCOUNT)
+    unguarded = Settings(  # web loses 11 of its 12 images: over the default share
+        keep_tagged_images=1, protect_lambda_images=False, guard_max_deletion_fraction=1.0
+    )
+    checked = fan_out.check_run(base(local_ecr), unguarded, log, run_id="run-1", bucket="runs")
+    assert checked == {"runId": "run-1", "held": False, "wouldDelete": 11}
     counts = sweep_item(local_ecr, FAN_OUT, item, state["run"])
     assert counts["imagesDeleted"] == 11
     assert len(remaining(local_ecr, "app")) == 12 and len(remaining(local_ecr, "web")) == 1
