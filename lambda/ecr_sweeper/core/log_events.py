@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 EVENT = "event"
@@ -88,3 +89,72 @@ def skip_unused_record_fields() -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+
+
+RECORD_LIMIT_BYTES = 256_000
+"""The most a record may take encoded: a CloudWatch Logs event holds 262,144 bytes including
+26 of overhead and silently truncates a longer one; the rest is margin."""
+LIST_LIMIT = 20
+"""Lists inside a record (delete failures, notes, repository names) keep this many entries."""
+RECORD_TRIMMED = "recordTrimmed"
+"""On a record that was still too large: what was cut, so a reader knows it is incomplete."""
+_TRIM_STEPS = ((LIST_LIMIT, 2_000), (5, 500), (0, 100))
+"""(entries kept per list, characters kept per string) for each try at trimming a record."""
+_ALWAYS_KEPT = ("level", "message", "timestamp", "service", EVENT, RUN_ID, "correlation_id")
+
+
+def encode_record(record: Mapping[str, Any]) -> str:
+    """Every record goes through here: compact JSON by the C encoder, and never longer than
+    RECORD_LIMIT_BYTES, so CloudWatch never truncates one (a truncated record can't be parsed).
+
+    The Powertools Logger's `json_serializer`. A record too large has its lists and strings cut,
+    with a `recordTrimmed` marker, rather than be cut mid-JSON by CloudWatch.
+    """
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+    if len(text) * 4 <= RECORD_LIMIT_BYTES:  # UTF-8 takes at most 4 bytes a character
+        return text
+    size = len(text.encode())
+    return text if size <= RECORD_LIMIT_BYTES else _trimmed(record, size)
+
+
+def record_size(record: Mapping[str, Any]) -> int:
+    """A record's size in bytes as CloudWatch Logs counts it (without its 26 bytes of overhead)."""
+    return len(encode_record(record).encode())
+
+
+def _trimmed(record: Mapping[str, Any], size: int) -> str:
+    for entries, characters in _TRIM_STEPS:
+        cut: dict[str, int] = {}
+        trimmed = _trim(record, entries, characters, "", cut)
+        marker = {"originalBytes": size, "cut": dict(list(cut.items())[:LIST_LIMIT])}
+        text = json.dumps(
+            {**trimmed, RECORD_TRIMMED: marker},
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        )
+        if len(text.encode()) <= RECORD_LIMIT_BYTES:
+            return text
+    kept = {key: str(record[key])[:200] for key in _ALWAYS_KEPT if key in record}
+    return json.dumps({**kept, RECORD_TRIMMED: {"originalBytes": size}}, ensure_ascii=False)
+
+
+def _trim(value: Any, entries: int, characters: int, path: str, cut: dict[str, int]) -> Any:
+    """`value` with each list cut to `entries` and each string to `characters`; `cut` gets the
+    original length of each list or string cut, by its path in the record."""
+    if isinstance(value, Mapping):
+        return {
+            key: _trim(item, entries, characters, f"{path}.{key}" if path else str(key), cut)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        if len(value) > entries:
+            cut[path] = len(value)
+        return [
+            _trim(item, entries, characters, f"{path}[{index}]", cut)
+            for index, item in enumerate(value[:entries])
+        ]
+    if isinstance(value, str) and len(value) > characters:
+        cut[path] = len(value)
+        return value[:characters]
+    return value

@@ -19,7 +19,7 @@ from ecr_sweeper.handlers.sweeper import EventError, own_account, requested_dry_
 from ecr_sweeper.handlers.telemetry import publish_run_metrics, publish_target_metrics
 from ecr_sweeper.sweep import budget, fan_out
 
-logger = Logger(json_deserializer=ev.json_message)
+logger = Logger(json_deserializer=ev.json_message, json_serializer=ev.encode_record)
 ev.skip_unused_record_fields()
 metrics = Metrics()
 tracer = Tracer()

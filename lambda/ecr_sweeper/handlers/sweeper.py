@@ -19,7 +19,7 @@ from ecr_sweeper.sweep.engine import sweeper_for
 from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import extra_references
 
-logger = Logger(json_deserializer=ev.json_message)
+logger = Logger(json_deserializer=ev.json_message, json_serializer=ev.encode_record)
 ev.skip_unused_record_fields()
 metrics = Metrics()
 tracer = Tracer()
