@@ -98,6 +98,11 @@ def run_approve(args: argparse.Namespace) -> int:
             "(an older run needs a longer --since)"
         )
     summary = summaries[-1]
+    if summary.get(ev.UNREADABLE):
+        raise ConfigError(
+            f"run {args.run_id}: its run.summary record is unreadable (truncated?), so what the "
+            "deletion guard held can't be read; approve a later held run"
+        )
     held = summary.get("guard")
     if not isinstance(held, dict) or held.get("held") is not True:
         raise ConfigError(

@@ -1,16 +1,19 @@
 """Reads what the deployed function logged: the one CLI module that talks to CloudWatch Logs and
 CloudFormation.
 
-The function writes Powertools JSON lines (one per record) to its log group; `run.summary` records
-carry the whole run summary, and `image.deleted` ones each deletion. Lambda's own START/END/REPORT
-lines and anything else that is not one of our JSON records are skipped.
+The function writes Powertools JSON lines (one per record) to its log group; a `run.summary` record
+carries a run's totals, a `repository.summary` record each repository's, and `image.deleted` ones
+each deletion. Lambda's own START/END/REPORT lines and anything else that is not one of our JSON
+records are skipped, except a `run.summary` line that doesn't parse: it comes back as an
+unreadable summary (`log_events.UNREADABLE`), so a run is never hidden.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +23,11 @@ from ecr_sweeper.core import log_events as ev
 
 LOG_GROUP_OUTPUT = "LogGroupName"
 """The stack output that names the function's log group (infra/stack.py)."""
+_HEAD = 4096
+"""How much of an unparsable line is searched for the event and run id (Powertools writes
+them near the start)."""
+_RUN_ID_FIELD = re.compile(rf'"{ev.RUN_ID}":\s*"([A-Za-z0-9._:-]{{1,128}})"')
+_SUMMARY_EVENT = re.compile(rf'"{ev.EVENT}":\s*"{re.escape(ev.RUN_SUMMARY)}"')
 
 
 class LogsError(Exception):
@@ -52,6 +60,11 @@ def log_group_of_stack(target: AwsTarget, stack_name: str) -> str:
 
 
 def _filter_pattern(event: str, run_id: str | None) -> str:
+    """A JSON pattern, but a term for `run.summary`: a JSON pattern can't match a line that
+    doesn't parse, and an unreadable summary must still be found (and its run id is checked
+    here)."""
+    if event == ev.RUN_SUMMARY:
+        return f'"{ev.RUN_SUMMARY}"'
     if run_id is None:
         return f'{{ $.{ev.EVENT} = "{event}" }}'
     return f'{{ ($.{ev.EVENT} = "{event}") && ($.{ev.RUN_ID} = "{run_id}") }}'
@@ -84,7 +97,7 @@ def records(
         try:
             for page in pages:
                 for logged in page.get("events", []):
-                    record = _record(logged.get("message", ""))
+                    record = _record(logged.get("message", ""), logged.get("timestamp"))
                     if record is None or record.get(ev.EVENT) != event:
                         continue
                     if run_id is not None and record.get(ev.RUN_ID) != run_id:
@@ -97,12 +110,29 @@ def records(
             ) from error
 
 
-def _record(message: str) -> dict[str, Any] | None:
+def _record(message: str, timestamp: Any = None) -> dict[str, Any] | None:
     text = message.strip()
     if not text.startswith("{"):
         return None
     try:
         record = json.loads(text)
     except json.JSONDecodeError:
-        return None
+        return _unreadable_summary(text, timestamp)
     return record if isinstance(record, dict) else None
+
+
+def _unreadable_summary(text: str, timestamp: Any) -> dict[str, Any] | None:
+    """A line that starts like a `run.summary` record but doesn't parse: its run id and time,
+    marked UNREADABLE. Any other broken line is skipped."""
+    head = text[:_HEAD]
+    if not _SUMMARY_EVENT.search(head):
+        return None
+    found = _RUN_ID_FIELD.search(head)
+    record: dict[str, Any] = {
+        ev.EVENT: ev.RUN_SUMMARY,
+        ev.RUN_ID: found.group(1) if found else "?",
+        ev.UNREADABLE: True,
+    }
+    if isinstance(timestamp, int):
+        record["startedAt"] = datetime.fromtimestamp(timestamp / 1000, UTC).isoformat()
+    return record

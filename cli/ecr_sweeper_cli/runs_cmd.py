@@ -1,7 +1,8 @@
 """`ecr-sweeper runs`: what the deployed function did, read from its CloudWatch Logs.
 
 `runs` lists the `run.summary` records of recent runs, newest first; `runs show RUN_ID` shows one
-run per repository with the same summary as `plan`, and its deletions with `--details`.
+run per repository with the same summary as `plan` (rebuilt from its `repository.summary` records,
+every page of them), and its deletions with `--details`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ DEFAULT_STACK_NAME = "EcrSweeper"
 """The stack's name as `cdk deploy` creates it (infra.stack.STACK_ID)."""
 
 REPOSITORIES_UNFINISHED = "repositoriesUnfinished"
+UNREADABLE_TEXT = "summary unreadable (truncated?)"
+"""How a `run.summary` line that doesn't parse is shown: the run is listed, never dropped."""
+ENVELOPE_FIELDS = frozenset(
+    {"level", "location", "message", "timestamp", "service", "cold_start", "function_name",
+     "function_memory_size", "function_arn", "function_request_id", "correlation_id",
+     "xray_trace_id", "sampling_rate", "logTimestamp", ev.EVENT, ev.RUN_ID, ev.DRY_RUN}
+)  # fmt: skip
+"""Fields of a logged record that belong to the logger, not to the repository's entry."""
+TOTALS = (
+    "imagesScanned", "imagesExpired", "imagesDeleted", "imagesKept", "bytesExpired",
+    "bytesReclaimed", "imagesToArchive", "imagesArchived", "bytesArchived",
+)  # fmt: skip
+"""The run's totals that its repositories' records add up to (when its summary is unreadable)."""
 _DURATION = re.compile(r"([1-9][0-9]*)([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -143,6 +157,8 @@ def _duration_text(seconds: Any) -> str:
 
 def _mode(record: dict[str, Any]) -> str:
     """dry run, live, or held: a live run the deletion guard held (it deleted nothing)."""
+    if record.get(ev.UNREADABLE):
+        return UNREADABLE_TEXT
     guard = record.get("guard")
     if isinstance(guard, dict) and guard.get("held") is True:
         return "held"
@@ -150,8 +166,23 @@ def _mode(record: dict[str, Any]) -> str:
 
 
 def _unfinished(record: dict[str, Any]) -> list[str]:
+    """The unfinished repositories' names the record lists (at most the first 20), and "N more"
+    for those it only counts."""
     value = record.get(REPOSITORIES_UNFINISHED) or []
-    return [str(name) for name in value] if isinstance(value, list) else []
+    names = [str(name) for name in value] if isinstance(value, list) else []
+    count = record.get(REPOSITORIES_UNFINISHED + "Count")
+    if isinstance(count, int) and count > len(names):
+        names.append(f"{count - len(names)} more")
+    return names
+
+
+def _unfinished_text(record: dict[str, Any]) -> str:
+    if record.get(ev.UNREADABLE):
+        return "?"
+    names = _unfinished(record)
+    count = record.get(REPOSITORIES_UNFINISHED + "Count")
+    total = count if isinstance(count, int) else len(names)
+    return f"{total}: {', '.join(names)}" if names else "none"
 
 
 def _dump(document: Any) -> None:
@@ -171,7 +202,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not summaries:
         console.print(f"No runs logged in the last {_since_text(args)}.")
         return 0
-    dry = [bool(record.get("dryRun")) or _mode(record) == "held" for record in summaries]
+    dry = [bool(record.get("dryRun")) or _mode(record) != "live" for record in summaries]
     deleted = [
         record.get("imagesExpired" if d else "imagesDeleted", 0)
         for record, d in zip(summaries, dry, strict=True)
@@ -181,30 +212,41 @@ def run_list(args: argparse.Namespace) -> int:
         for record, d in zip(summaries, dry, strict=True)
     ]
     failures = [int(record.get("failures", 0) or 0) for record in summaries]
-    unfinished = [_unfinished(record) for record in summaries]
     when = Column("when", [_when(record) for record in summaries], fold=10)
     run_id = Column("run id", [Text(str(record.get("runId", ""))) for record in summaries], fold=18)
     mode = Column("mode", [_mode(record) for record in summaries])
+    readable = [not record.get(ev.UNREADABLE) for record in summaries]
     counts = [
         Column(
             "deleted",
-            [f"({n} would)" if d else str(n) for n, d in zip(deleted, dry, strict=True)],
+            [
+                (f"({n} would)" if d else str(n)) if ok else "?"
+                for n, d, ok in zip(deleted, dry, readable, strict=True)
+            ],
             "right",
         ),
         Column(
             "GB reclaimed",
-            [f"({gb:.2f})" if d else f"{gb:.2f}" for gb, d in zip(sizes, dry, strict=True)],
+            [
+                (f"({gb:.2f})" if d else f"{gb:.2f}") if ok else "?"
+                for gb, d, ok in zip(sizes, dry, readable, strict=True)
+            ],
             "right",
         ),
-        Column("failures", [Text(str(n), style="red" if n else "") for n in failures], "right"),
+        Column(
+            "failures",
+            [
+                Text(str(n) if ok else "?", style="red" if n else "")
+                for n, ok in zip(failures, readable, strict=True)
+            ],
+            "right",
+        ),
     ]
     duration = Column(
         "duration", [_duration_text(record.get("durationSeconds")) for record in summaries], "right"
     )
     left = Column(
-        "unfinished repositories",
-        [Text(f"{len(names)}: {', '.join(names)}" if names else "none") for names in unfinished],
-        fold=10,
+        "unfinished repositories", [Text(_unfinished_text(record)) for record in summaries], fold=10
     )
     chosen = first_fitting(
         [
@@ -233,20 +275,22 @@ def _since_text(args: argparse.Namespace) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    events = (ev.RUN_SUMMARY, ev.IMAGE_DELETED, ev.IMAGE_EXPIRED_DRY_RUN) if args.details else (
-        ev.RUN_SUMMARY,
-    )  # fmt: skip
+    events: tuple[str, ...] = (ev.RUN_SUMMARY, ev.REPOSITORY_SUMMARY)
+    if args.details:
+        events += (ev.IMAGE_DELETED, ev.IMAGE_EXPIRED_DRY_RUN)
     found = _read(args, events, run_id=args.run_id)
     summaries = [r for r in found if r.get(ev.EVENT) == ev.RUN_SUMMARY]
-    images = [r for r in found if r.get(ev.EVENT) != ev.RUN_SUMMARY]
-    if not summaries:
+    logged = [r for r in found if r.get(ev.EVENT) == ev.REPOSITORY_SUMMARY]
+    repositories = per_repository(logged)
+    images = [r for r in found if r.get(ev.EVENT) in (ev.IMAGE_DELETED, ev.IMAGE_EXPIRED_DRY_RUN)]
+    if not summaries and not repositories:
         raise ConfigError(
-            f"run {args.run_id}: no run.summary record in the last {_since_text(args)} "
-            "(an older run needs a longer --since; a run that timed out logs no summary)"
+            f"run {args.run_id}: no run.summary record (nor any repository.summary record) in "
+            f"the last {_since_text(args)} (an older run needs a longer --since)"
         )
-    summary = summaries[-1]
+    summary, note = _summary_of(summaries, repositories, dry_run=_dry_run(logged))
+    document = {**summary, "perRepository": repositories}
     if args.output == "json":
-        document = dict(summary)
         if args.details:
             document["images"] = images
         _dump(document)
@@ -257,11 +301,59 @@ def run_show(args: argparse.Namespace) -> int:
     console = console_for_output()
     if args.details:
         _image_table(console, images)
-    mode = {"live": "live run", "held": "held by the deletion guard"}.get(_mode(summary), "dry run")
+    mode = {"live": "live run", "held": "held by the deletion guard", "dry run": "dry run"}.get(
+        _mode(summary), UNREADABLE_TEXT
+    )
     took = _duration_text(summary.get("durationSeconds"))
     title = f"Run {args.run_id} ({mode}, {_when(summary)}, {took})"
-    render_run(console, summary, price_per_gb_month=price, title=title)
+    render_run(console, document, price_per_gb_month=price, title=title)
+    if note:
+        console.print(Text(note, style="yellow"))
     return 0
+
+
+def per_repository(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each repository's entry from its `repository.summary` records, in (target, name) order;
+    a repository logged twice (a fan-out child retried) counts once, as last logged."""
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        entry = {key: value for key, value in record.items() if key not in ENVELOPE_FIELDS}
+        if isinstance(entry.get("repository"), str):
+            entries[(str(entry.get("target", "")), entry["repository"])] = entry
+    return [entries[key] for key in sorted(entries)]
+
+
+def _dry_run(records: list[dict[str, Any]]) -> bool:
+    """Whether the run was a dry run, from its records (the logger adds `dryRun` to each)."""
+    return any(record.get(ev.DRY_RUN) is True for record in records)
+
+
+def _summary_of(
+    summaries: list[dict[str, Any]], repositories: list[dict[str, Any]], *, dry_run: bool
+) -> tuple[dict[str, Any], str | None]:
+    """The run's summary record, and a note when it is unreadable or missing: then the totals
+    are added up from the repositories' records, and no cause is assumed."""
+    summary = summaries[-1] if summaries else {}
+    if summary and not summary.get(ev.UNREADABLE):
+        return summary, None
+    rebuilt: dict[str, Any] = {**summary}
+    for name in TOTALS:
+        rebuilt[name] = sum(int(r.get(name, 0) or 0) for r in repositories)
+    failed = sum(1 for r in repositories if r.get("status") == "failed" or r.get("uncertain"))
+    rebuilt["failures"] = failed + sum(
+        int(r.get("deleteFailureCount", 0) or 0) for r in repositories
+    )
+    rebuilt["repositories"] = sum(1 for r in repositories if r.get("status") == "swept")
+    rebuilt["dryRun"] = dry_run
+    rebuilt[ev.UNREADABLE] = True
+    why = (
+        f"Its run.summary record is unreadable (truncated?): the totals are added up from the "
+        f"{len(repositories)} repository.summary records."
+        if summary
+        else f"No run.summary record was found (the run may still be going, or ended early): "
+        f"the totals are added up from the {len(repositories)} repository.summary records."
+    )
+    return rebuilt, why
 
 
 def _image_table(console: Console, images: list[dict[str, Any]]) -> None:

@@ -268,9 +268,11 @@ def test_with_only_the_runtime_sdk_the_function_deletes_nothing_and_says_why(
     summary = result["summary"]
     assert _left(local_ecr, seeded.repositories) == before, "nothing deleted"
     assert summary["dryRun"] is False and summary["imagesDeleted"] == 0
-    assert summary["repositoriesUncertain"] == len(seeded.repositories), summary["perRepository"]
+    repositories = [r for r in logs if r.get(ev.EVENT) == ev.REPOSITORY_SUMMARY]
+    assert summary["repositoriesUncertain"] == len(seeded.repositories), repositories
     assert summary["failures"] >= len(seeded.repositories)
-    for repository in summary["perRepository"]:
+    assert len(repositories) == len(seeded.repositories)
+    for repository in repositories:
         assert "subjectManifestDigest" in repository["uncertain"]
         assert f"botocore {RUNTIME_BOTO3}" in repository["uncertain"]
     (error,) = [r for r in logs if r.get(ev.EVENT) == ev.SDK_UNSUPPORTED]

@@ -398,7 +398,13 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
     assert not cluster.state.requests, "the children never read the cluster"
 
     local_ecr.reset_counters()
-    summary = fan_out.summarize(base, run_id="run-1", bucket="runs", finished_at=datetime.now(UTC))
+    summary = fan_out.summarize(
+        base,
+        logging.getLogger("test"),
+        run_id="run-1",
+        bucket="runs",
+        finished_at=datetime.now(UTC),
+    )
     assert summary.failures == 0 and summary.total("images_deleted") == 3
     called["Summarize"] = called_actions(local_ecr)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from helpers.infra import NATIVE_POLICY
 from helpers.sweep import push, remaining
-from test_handler import handler, invoke, records
+from test_handler import handler, invoke, per_repository, records
 
 from ecr_sweeper.core import lifecycle
 from ecr_sweeper.core import log_events as ev
@@ -86,7 +86,7 @@ def test_the_nightly_run_enforces_the_policy_logs_each_change_and_counts_them(
     assert {name: remaining(local_ecr, name) for name in ("fresh", "drifted")} == before
     assert local_ecr.calls["BatchDeleteImage"] == 0, "sweepImages=false deletes nothing"
     assert summary["imagesDeleted"] == 0 and summary["failures"] == 0
-    changes = {r["repository"]: r.get("nativeLifecyclePolicy") for r in summary["perRepository"]}
+    changes = {r["repository"]: r.get("nativeLifecyclePolicy") for r in per_repository(logs)}
     assert changes == {"drifted": "update", "fresh": "create", "skipped": None}
 
     applied = {r[ev.REPOSITORY]: r for r in logs if r.get(ev.EVENT) == ev.POLICY_APPLIED}
@@ -99,10 +99,10 @@ def test_the_nightly_run_enforces_the_policy_logs_each_change_and_counts_them(
     assert emf[0][names.LIFECYCLE_POLICIES_CHANGED] == [2]
 
     local_ecr.reset_counters()
-    again = invoke(handler, {})
+    invoke(handler, {})
     logs, emf = records(capsys.readouterr().out)
     assert local_ecr.calls["PutLifecyclePolicy"] == 0
-    assert {r.get("nativeLifecyclePolicy") for r in again["perRepository"]} == {"unchanged", None}
+    assert {r.get("nativeLifecyclePolicy") for r in per_repository(logs)} == {"unchanged", None}
     assert not [r for r in logs if r.get(ev.EVENT) == ev.POLICY_APPLIED]
     assert emf[0][names.LIFECYCLE_POLICIES_CHANGED] == [0]
 
@@ -137,7 +137,7 @@ def test_a_failed_put_fails_that_repository_only_and_the_sweep_goes_on(
     local_ecr.faults.throttle("PutLifecyclePolicy", code="AccessDeniedException", on_calls=[1])
     summary = invoke(handler, {})
     logs, _ = records(capsys.readouterr().out)
-    failed = [r for r in summary["perRepository"] if r["status"] == "failed"]
+    failed = [r for r in per_repository(logs) if r["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["errorCode"] == "AccessDeniedException"
     assert failed[0]["reason"].startswith("lifecycle policy not applied:")
     assert [r[ev.REPOSITORY] for r in logs if r.get(ev.EVENT) == ev.POLICY_FAILED] == [
@@ -165,12 +165,12 @@ def test_a_policy_that_would_expire_what_the_sweep_keeps_is_skipped_with_a_warni
 ) -> None:
     child = multi_arch(local_ecr)
     configure(monkeypatch, nativeLifecyclePolicy=NATIVE)
-    summary = invoke(handler, {})
+    invoke(handler, {})
     logs, emf = records(capsys.readouterr().out)
 
     assert policy_of(local_ecr, "app") is None, "not written: ECR would delete the kept child"
     assert policy_of(local_ecr, "plain") is not None
-    changes = {r["repository"]: r for r in summary["perRepository"]}
+    changes = {r["repository"]: r for r in per_repository(logs)}
     assert changes["app"]["nativeLifecyclePolicy"] == "skipped"
     assert changes["plain"]["nativeLifecyclePolicy"] == "create"
     assert changes["app"]["status"] == "swept", "the sweep itself still runs"
@@ -190,10 +190,10 @@ def test_a_policy_that_would_expire_what_the_sweep_keeps_is_skipped_with_a_warni
     assert child in remaining(local_ecr, "app"), "and the sweep keeps the child"
 
     configure(monkeypatch, nativeLifecyclePolicy=NATIVE, nativeLifecyclePolicyForce=True)
-    forced = invoke(handler, {})
+    invoke(handler, {})
     logs, emf = records(capsys.readouterr().out)
     assert policy_of(local_ecr, "app") == policy_text(lifecycle.parse_policy(NATIVE))
-    assert {r["repository"]: r.get("nativeLifecyclePolicy") for r in forced["perRepository"]} == {
+    assert {r["repository"]: r.get("nativeLifecyclePolicy") for r in per_repository(logs)} == {
         "app": "create",
         "plain": "unchanged",
     }

@@ -168,7 +168,7 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
 ) -> None:
     import importlib
 
-    from test_handler import invoke, records
+    from test_handler import invoke, per_repository, records
 
     from ecr_sweeper.core import metrics_catalog
     from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
@@ -184,11 +184,12 @@ def test_the_lambda_sweeps_every_region_and_its_metrics_add_them_up(
         monkeypatch.delenv(name, raising=False)
     handler = importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
     summary = invoke(handler, {}, LambdaContext())
-    assert [(r["target"], r["imagesDeleted"]) for r in summary["perRepository"]] == [
+    logs, emf = records(capsys.readouterr().out)
+    assert [(r["target"], r["imagesDeleted"]) for r in per_repository(logs)] == [
         ("self/us-east-1", 3),
         ("self/eu-west-1", 3),
     ]
-    emf = records(capsys.readouterr().out)[1]
+    assert summary["imagesDeleted"] == 6
     (run,) = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION not in doc]
     by_target = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION in doc]
     assert run[metrics_catalog.IMAGES_DELETED] == [6]

@@ -71,6 +71,8 @@ WARNING_COUNT = "warningCount"
 TARGET = "target"
 WOULD_DELETE = "wouldDelete"
 IMAGES_SCANNED = "imagesScanned"
+UNREADABLE = "unreadable"
+"""Set by the CLI on a `run.summary` record rebuilt from a line that doesn't parse (truncated)."""
 
 
 def json_message(message: Any) -> Any:

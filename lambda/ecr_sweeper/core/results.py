@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ecr_sweeper.core.guard import GuardDecision
+from ecr_sweeper.core.log_events import LIST_LIMIT
 from ecr_sweeper.core.model import Decision, RepositoryPlan
 
 SWEPT = "swept"
@@ -98,6 +99,22 @@ class RepositoryResult:
                 data["decisions"] = [decision_to_dict(d) for d in self.plan.decisions]
         return data
 
+    def to_record(self) -> dict[str, Any]:
+        """The `repository.summary` record: `to_dict()` with its lists (delete failures, notes)
+        cut to their first LIST_LIMIT entries, and how many there are in all."""
+        data = self.to_dict()
+        data["deleteFailures"] = data["deleteFailures"][:LIST_LIMIT]
+        data["deleteFailureCount"] = len(self.delete_failures)
+        if "notes" in data:
+            data["noteCount"] = len(data["notes"])
+            data["notes"] = data["notes"][:LIST_LIMIT]
+        return data
+
+    @property
+    def label(self) -> str:
+        """The repository, after its target (account/region) when the run swept several."""
+        return f"{self.target} {self.repository}" if self.target else self.repository
+
 
 @dataclass
 class RunSummary:
@@ -176,6 +193,34 @@ class RunSummary:
         return (end - self.started_at).total_seconds()
 
     def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
+        """The whole run, every repository's entry included (the CLI's `--output json`)."""
+        return {
+            **self._totals(),
+            "repositoriesUnfinished": self.unfinished_repositories,
+            "perRepository": [r.to_dict(include_decisions=include_decisions) for r in self.results],
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """The `run.summary` record and the function's result, of a bounded size at any number of
+        repositories: the totals, the repositories counted by status, and the first LIST_LIMIT
+        unfinished, failed and held ones by name with how many there are. Each repository's own
+        entry is its `repository.summary` record (`ecr-sweeper runs show` reads those)."""
+        by_status = Counter(result.status for result in self.results)
+        failed = [r.label for r in self.results if r.status == FAILED or r.uncertain]
+        held = [r.label for r in self.results if r.status == HELD]
+        unfinished = [r.label for r in self.results if r.status == UNFINISHED]
+        return {
+            **self._totals(),
+            "repositoriesByStatus": dict(sorted(by_status.items())),
+            "repositoriesUnfinished": unfinished[:LIST_LIMIT],
+            "repositoriesUnfinishedCount": len(unfinished),
+            "repositoriesFailedNames": failed[:LIST_LIMIT],
+            "repositoriesFailedCount": len(failed),
+            "repositoriesHeld": held[:LIST_LIMIT],
+            "repositoriesHeldCount": len(held),
+        }
+
+    def _totals(self) -> dict[str, Any]:
         return {
             "runId": self.run_id,
             "outcome": self.outcome,
@@ -198,14 +243,12 @@ class RunSummary:
             "bytesArchived": self.total("bytes_archived"),
             "deleteFailures": self.delete_failures,
             "failures": self.failures,
-            "repositoriesUnfinished": self.unfinished_repositories,
             "resumedFrom": self.resumed_from,
             "throttledCalls": self.throttled_calls,
             "lowestConcurrency": self.lowest_concurrency,
             "keptByProtection": dict(sorted(self.kept_by_protection.items())),
             "held": self.held,
             "guard": self.guard.to_dict() if self.guard else None,
-            "perRepository": [r.to_dict(include_decisions=include_decisions) for r in self.results],
         }
 
 

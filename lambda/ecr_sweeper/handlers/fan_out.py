@@ -145,6 +145,7 @@ def summarize_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(run_id)
     summary = fan_out.summarize(
         AwsTarget(bucket_owner=own_account(context)),
+        logger,
         run_id=run_id,
         bucket=_environment(fan_out.BUCKET_VARIABLE),
         finished_at=datetime.now(UTC),
@@ -152,6 +153,6 @@ def summarize_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(**{ev.RUN_ID: run_id, ev.DRY_RUN: summary.dry_run})
     publish_run_metrics(metrics, summary)
     publish_target_metrics(summary)
-    result = summary.to_dict()
+    result = summary.to_record()
     logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})
-    return {key: value for key, value in result.items() if key != "perRepository"}
+    return result

@@ -140,6 +140,6 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         summary = sweeper.run(guard)
     publish_run_metrics(metrics, summary)
     publish_target_metrics(summary)
-    result = summary.to_dict()
+    result = summary.to_record()
     logger.info("run summary", extra={ev.EVENT: ev.RUN_SUMMARY, **result})
     return result

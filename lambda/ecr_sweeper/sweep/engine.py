@@ -144,8 +144,10 @@ class Sweeper:
         max_concurrency: int | None = None,
         budget: TimeBudget | None = None,
         uncertain: str | None = None,
+        target: str | None = None,
     ) -> None:
         self.registry = registry
+        self._target = target
         self.settings = settings
         self.log = logger
         self._clock = clock
@@ -246,6 +248,9 @@ class Sweeper:
 
     def not_run(self, failure: RepositoryResult) -> RunSummary:
         """The summary of a run that had nothing it could sweep: `failure` says why."""
+        if self._target is not None:
+            failure.target = self._target
+        log_repository_summary(self.log, self.summary.run_id, failure, dry_run=self.summary.dry_run)
         self.summary.results.append(failure)
         return self._finished()
 
@@ -325,36 +330,9 @@ class Sweeper:
         return result
 
     def _log_repository(self, result: RepositoryResult) -> None:
-        record = {ev.EVENT: ev.REPOSITORY_SUMMARY, ev.RUN_ID: self.summary.run_id}
-        record.update(result.to_dict())
-        if result.status in (SKIPPED, UNFINISHED, HELD):
-            self.log.warning(
-                f"repository {result.repository} {result.status}: {result.reason}",
-                extra={
-                    ev.EVENT: _WARNING_EVENTS[result.status],
-                    ev.REPOSITORY: result.repository,
-                },
-            )
-        elif result.status == FAILED:
-            self.log.error(
-                f"repository {result.repository} failed: {result.reason}",
-                extra={
-                    ev.EVENT: ev.REPOSITORY_FAILED,
-                    ev.REPOSITORY: result.repository,
-                    ev.ERROR_CODE: result.error_code,
-                },
-            )
-        status, done = (
-            ("planned" if result.status == SWEPT else result.status, "to delete")
-            if self.summary.dry_run
-            else (result.status, "deleted")
-        )
-        count = result.images_expired if self.summary.dry_run else result.images_deleted
-        self.log.info(
-            f"repository {result.repository}: {status}, {result.images_scanned} images, "
-            f"{count} {done}",
-            extra=record,
-        )
+        if self._target is not None:
+            result.target = self._target
+        log_repository_result(self.log, self.summary.run_id, result, dry_run=self.summary.dry_run)
 
     def _in_trace(self, work: Callable[..., _R]) -> Callable[..., _R]:
         """Run `work` in a pool thread under the run's X-Ray segment (X-Ray context is
@@ -395,6 +373,47 @@ _WARNING_EVENTS = {
     UNFINISHED: ev.REPOSITORY_UNFINISHED,
     HELD: ev.REPOSITORY_HELD,
 }
+
+
+def log_repository_result(
+    log: EventLogger, run_id: str, result: RepositoryResult, *, dry_run: bool
+) -> None:
+    """A warning or error record if the repository was not swept, then its summary record."""
+    if result.status in (SKIPPED, UNFINISHED, HELD):
+        log.warning(
+            f"repository {result.repository} {result.status}: {result.reason}",
+            extra={ev.EVENT: _WARNING_EVENTS[result.status], ev.REPOSITORY: result.repository},
+        )
+    elif result.status == FAILED:
+        log.error(
+            f"repository {result.repository} failed: {result.reason}",
+            extra={
+                ev.EVENT: ev.REPOSITORY_FAILED,
+                ev.REPOSITORY: result.repository,
+                ev.ERROR_CODE: result.error_code,
+            },
+        )
+    log_repository_summary(log, run_id, result, dry_run=dry_run)
+
+
+def log_repository_summary(
+    log: EventLogger, run_id: str, result: RepositoryResult, *, dry_run: bool
+) -> None:
+    """A repository's `repository.summary` record (bounded: `RepositoryResult.to_record`).
+    `ecr-sweeper runs show` rebuilds a run's per-repository table from these, so every
+    repository of a run gets one, a target or fan-out batch that failed as a whole included."""
+    record = {ev.EVENT: ev.REPOSITORY_SUMMARY, ev.RUN_ID: run_id}
+    record.update(result.to_record())
+    status, done = (
+        ("planned" if result.status == SWEPT else result.status, "to delete")
+        if dry_run
+        else (result.status, "deleted")
+    )
+    count = result.images_expired if dry_run else result.images_deleted
+    log.info(
+        f"repository {result.repository}: {status}, {result.images_scanned} images, {count} {done}",
+        extra=record,
+    )
 
 
 @dataclass
@@ -472,6 +491,7 @@ def sweeper_for(
     cursor: Cursor | None = None,
     uncertain: str | None = None,
     references: References | None = None,
+    label: str | None = None,
 ) -> RegistrySweep:
     """A registry's run whose every AWS client (ECR, ECS, Lambda, S3, SSM) goes to `target`.
 
@@ -481,7 +501,8 @@ def sweeper_for(
     `uncertain` says why nothing may be deleted anywhere this run (an SDK too old to trust): every
     repository is then planned and reported as undecidable, which counts as a failure.
     `references` reads the extra references document with the deployment's own credentials
-    (`in_use.extra_references`); by default with the target's.
+    (`in_use.extra_references`); by default with the target's. `label` (`account/region`)
+    names the target on each result when the run sweeps several.
 
     The clients are built once per run and shared by the workers (boto3 clients are
     thread-safe; sessions are not).
@@ -499,6 +520,7 @@ def sweeper_for(
         max_concurrency=workers,
         budget=budget,
         uncertain=uncertain,
+        target=label,
     )
     if cursor is None and cursor_parameter:
         cursor = ParameterCursor(target.client("ssm"), cursor_parameter, logger)

@@ -48,7 +48,7 @@ from ecr_sweeper.core.results import FAILED, DeleteFailure, RepositoryResult, Ru
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import ApprovalStore, EventLogger, RegistryError, Repository
 from ecr_sweeper.sweep.budget import TimeBudget
-from ecr_sweeper.sweep.engine import PlannedRun, Sweeper
+from ecr_sweeper.sweep.engine import PlannedRun, Sweeper, log_repository_summary
 from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import (
     References,
@@ -399,6 +399,7 @@ def _batch_sweeper(
         images_in_use=snapshot,
         max_concurrency=workers,
         budget=budget,
+        target=checked.label if is_multi_target(settings) else None,
     )
     return _Batch(run_id, checked, objects, bucket), sweeper
 
@@ -578,12 +579,24 @@ def check_run(
 
 # -- Summarize -------------------------------------------------------------------------------------
 
+BATCH_FAILED = "BatchFailed"
+"""The error code of a repository whose fan-out batch reported no result."""
 
-def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datetime) -> RunSummary:
+
+def summarize(
+    target: AwsTarget,
+    logger: EventLogger,
+    *,
+    run_id: str,
+    bucket: str,
+    finished_at: datetime,
+) -> RunSummary:
     """The run summary from List's run document and every child's results.
 
     A batch that wrote no results (its child failed after the Map's retries) reports each of its
     repositories as failed, so the failure shows up in the summary, the metrics and the alarms.
+    Every repository no sweeping child logged (those of a failed batch or target, and all of a
+    held run, whose Sweep Map never ran) gets its `repository.summary` record here.
     """
     objects = target.client("s3")
     prefix = run_prefix(run_id)
@@ -623,7 +636,7 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
                     name,
                     status=FAILED,
                     reason="its fan-out batch reported no result (the child execution failed)",
-                    error_code="BatchFailed",
+                    error_code=BATCH_FAILED,
                     target=batch["target"] if multi else None,
                 )
                 for name in batch["repositories"]
@@ -633,6 +646,9 @@ def summarize(target: AwsTarget, *, run_id: str, bucket: str, finished_at: datet
         summary.throttled_calls += int(document["throttledCalls"])
         lowest.append(int(document["lowestConcurrency"]))
     summary.results.sort(key=lambda r: (r.target or "", r.repository))
+    for result in summary.results:
+        if result.error_code == BATCH_FAILED or result.repository == "*" or folder == PLANS_FOLDER:
+            log_repository_summary(logger, run_id, result, dry_run=summary.dry_run)
     summary.lowest_concurrency = min(lowest, default=0)
     summary.finished_at = finished_at
     return summary

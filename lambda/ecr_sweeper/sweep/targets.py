@@ -26,7 +26,13 @@ from ecr_sweeper.core.results import FAILED, UNFINISHED, RepositoryResult, RunSu
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.ports import EventLogger
 from ecr_sweeper.sweep.budget import TimeBudget
-from ecr_sweeper.sweep.engine import PLANNING_SHARE, RegistryPlan, RegistrySweep, sweeper_for
+from ecr_sweeper.sweep.engine import (
+    PLANNING_SHARE,
+    RegistryPlan,
+    RegistrySweep,
+    log_repository_summary,
+    sweeper_for,
+)
 from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import extra_references
 
@@ -129,10 +135,13 @@ def sweep_targets(
                 cursor=cursors.cursor(label) if cursors else None,
                 uncertain=uncertain,
                 references=references,
+                label=label,
             )
             planned[label] = (sweep, sweep.plan(planning))
         except (ClientError, BotoCoreError) as error:
-            by_target[label] = [_failed_target(logger, label, error)]
+            failure = _failed_target(logger, label, error)
+            log_repository_summary(logger, combined.run_id, failure, dry_run=dry_run)
+            by_target[label] = [failure]
     runs = [plan.run for _, plan in planned.values() if plan.run is not None]
     decision = None
     if guard is not None and not dry_run:
@@ -169,7 +178,7 @@ def _failed_target(
         f"target {label} failed: {code}: {error}",
         extra={ev.EVENT: ev.TARGET_FAILED, ev.TARGET: label, ev.ERROR_CODE: code},
     )
-    return RepositoryResult("*", status=FAILED, reason=str(error), error_code=code)
+    return RepositoryResult("*", status=FAILED, reason=str(error), error_code=code, target=label)
 
 
 def _unfinished(results: list[RepositoryResult]) -> bool:
