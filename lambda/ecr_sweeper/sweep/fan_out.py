@@ -74,10 +74,8 @@ PAYLOAD_LIMIT_BYTES = 200_000
 work items inline (more goes by S3 manifest, which the Map reads with its ItemReader), and each
 child's input (a batch is cut at this size as well as at `fanOutBatchSize`). The margin under
 STATE_LIMIT_BYTES is for what is added after List measures: the Lambda integration's response
-around List's output, the fields later states add to it (Check's `guard`), and whitespace, if
-a serializer counts it, between the keys and values of thousands of repository entries (under
-5%;
-`encoded_size` already counts it)."""
+around List's output and the fields later states add to it (Check's `guard`); `encoded_size`
+counts whitespace and escapes too, so it overstates what Step Functions counts (by under 5%)."""
 
 RUN_DOCUMENT = "run.json"
 IN_USE_FOLDER = "in-use/"
