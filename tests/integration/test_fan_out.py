@@ -101,11 +101,14 @@ class InProcessLambda:
     def __init__(self, handlers: dict[str, Callable[[Any, Any], Any]]) -> None:
         self._handlers = handlers
         self.invocations: list[str] = []
+        self.payload_bytes: list[tuple[str, int]] = []
+        """(function, bytes of its input) as the interpreter sent each invocation."""
         self.crash_batches: set[int] = set()
         """Work items whose invocation dies as a Lambda sandbox can (timeout, out of memory)."""
 
     def invoke(self, FunctionName: str, Payload: bytes | None = None, **_: Any) -> dict[str, Any]:
         self.invocations.append(FunctionName)
+        self.payload_bytes.append((FunctionName, len(Payload or b"")))
         event = json.loads(Payload or b"{}")
         item = event.get("item") if isinstance(event, dict) else None
         if isinstance(item, dict) and item.get("batch") in self.crash_batches:
@@ -274,7 +277,7 @@ def test_many_batches_travel_by_s3_manifest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     deployed, lambdas = machine
-    monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 1)
+    monkeypatch.setattr(fan_out, "PAYLOAD_LIMIT_BYTES", 800)  # 3 items pass it, a child not
     seed(local_ecr)
     described = run_machine(local_ecr, deployed, {"dryRun": True})
     assert described["status"] == "SUCCEEDED", described
@@ -537,3 +540,72 @@ def test_a_sweeping_child_holds_a_repository_whose_plan_grew(
     written = json.loads(s3.get_object(Bucket="runs", Key=key)["Body"].read())
     web = next(r for r in written["results"] if r["repository"] == "web")
     assert web["status"] == "held" and "counted 2" in web["reason"]
+
+
+def many_repositories(local_ecr: LocalEcr, count: int, length: int, stem: str) -> None:
+    """`count` empty repositories whose names are `length` characters, straight into the
+    emulator's backend (thousands of CreateRepository calls would be slow)."""
+    from local_ecr.store import ensure_repository
+
+    with local_ecr.state_lock:
+        for number in range(count):
+            name = f"{stem}-{number:05d}-".ljust(length, "x")
+            ensure_repository(local_ecr.account_id, local_ecr.region, name)
+
+
+STATE_LIMIT = 256 * 1024
+"""Step Functions' limit on a state's input or output, in bytes of UTF-8 JSON."""
+
+
+def test_list_of_2000_repositories_with_40_character_names_stays_under_the_state_limit(
+    local_ecr: LocalEcr,
+) -> None:
+    """Count-based, List put these 40 batches inline: 308,922 bytes. Sized in bytes, its output
+    goes by manifest, and every child's input (item and run, as the Map passes it) fits."""
+    from ecr_sweeper.aws.clients import AwsTarget
+    from ecr_sweeper.core.settings import Settings
+
+    many_repositories(local_ecr, 2000, 40, "team/service")
+    local_ecr.client("s3").create_bucket(Bucket="runs")
+    state = fan_out.list_work(
+        AwsTarget(region=REGION, endpoint_url=local_ecr.endpoint_url),
+        Settings(),
+        logging.getLogger("t"),
+        run_id=str(uuid.uuid4()),
+        dry_run=True,
+        bucket="runs",
+        started_at=datetime.now(UTC),
+    )
+    output = len(json.dumps(state).encode())  # as Lambda's runtime returns it
+    assert output < fan_out.PAYLOAD_LIMIT_BYTES < STATE_LIMIT
+    assert "manifestKey" in state and "items" not in state and state["batches"] == 40
+    body = local_ecr.client("s3").get_object(Bucket="runs", Key=state["manifestKey"])["Body"]
+    items = json.loads(body.read())
+    assert sum(len(item["repositories"]) for item in items) == 2000
+    largest = max(len(json.dumps({"item": i, "run": state["run"]}).encode()) for i in items)
+    assert largest < fan_out.PAYLOAD_LIMIT_BYTES
+
+
+def test_a_batch_of_1000_repositories_with_100_character_names_is_cut_in_bytes(
+    machine: tuple[Deployed, InProcessLambda],
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Count-based, one child got all 1,000 (271,168 bytes, past the state limit). Sized in
+    bytes, each child's input, as moto's interpreter sends it, stays under 200,000 bytes, and
+    every repository is still swept once."""
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
+    from ecr_sweeper.core.settings import StackSettings as Settings
+
+    deployed, lambdas = machine
+    settings = Settings(fan_out=True, fan_out_batch_size=1000)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    many_repositories(local_ecr, 1000, 100, "platform/team/service")
+    described = run_machine(local_ecr, deployed, {"dryRun": True})
+    assert described["status"] == "SUCCEEDED", described
+    sweep_arn = next(a for a, h in deployed.handlers.items() if h.endswith(".sweep_handler"))
+    children = [size for arn, size in lambdas.payload_bytes if arn == sweep_arn]
+    assert len(children) == 2 and max(children) < fan_out.PAYLOAD_LIMIT_BYTES
+    assert json.loads(described["output"])["repositories"] == 1000
+    assert len(run_summary(capsys)["perRepository"]) == 1000

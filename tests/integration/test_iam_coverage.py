@@ -329,7 +329,7 @@ def test_each_fan_out_step_is_granted_exactly_what_it_calls(
     extra = "s3://refs/in-use.json"
     busy_registry(local_ecr, extra, cluster)
     local_ecr.client("ecr").create_repository(repositoryName="web")
-    monkeypatch.setattr(fan_out, "INLINE_ITEMS_LIMIT", 0)  # List writes the manifest too
+    monkeypatch.setattr(fan_out, "PAYLOAD_LIMIT_BYTES", 450)  # List writes the manifest too
     s3 = local_ecr.client("s3")
     s3.create_bucket(Bucket="runs")
     settings = Settings(

@@ -7,8 +7,10 @@ found), `in-use/<account>/<region>.json` (each target's images in use, read once
 by every child of that target), `manifest.json`
 (the work items, when too many to travel inline), `plans/<batch>.json` (each planning child's
 per-repository results and the images each repository's plan deletes), `guard.json` (Check's
-decision) and `results/<batch>.json` (each sweeping child's per-repository results). State
-payloads carry only ids and counts, far below the 256 KB limit.
+decision) and `results/<batch>.json` (each sweeping child's per-repository results). List
+measures in bytes what it puts in the state, its output and each child's input, and keeps both
+under PAYLOAD_LIMIT_BYTES (below Step Functions' 256 KB); the other states carry only ids and
+counts.
 
 A live run's total is known before any child deletes: Check sums the plans and decides
 (core.guard), and if the run holds, the state machine skips the sweeping Map. A sweeping child
@@ -29,6 +31,7 @@ repository ARNs, the target and the selection are derived again from the deploye
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,9 +66,16 @@ from ecr_sweeper.sweep.targets import TargetSpec, is_multi_target, resolve, targ
 BUCKET_VARIABLE = "SWEEPER_RUN_BUCKET"
 """The Lambda environment variable naming the run bucket (the stack sets it)."""
 
-INLINE_ITEMS_LIMIT = 40
-"""Up to this many work items travel inline in the state (a few KB); more go by S3 manifest,
-which the Distributed Map reads with its ItemReader."""
+STATE_LIMIT_BYTES = 262_144
+"""Step Functions' limit on one state's input or output, in bytes of UTF-8 JSON."""
+
+PAYLOAD_LIMIT_BYTES = 200_000
+"""The most List lets a state payload it makes weigh (`encoded_size`): its own output with the
+work items inline (more goes by S3 manifest, which the Map reads with its ItemReader), and each
+child's input (a batch is cut at this size as well as at `fanOutBatchSize`). The margin under
+STATE_LIMIT_BYTES is for what is added after List measures: the Lambda integration's response
+around List's output and the fields later states add to it (Check's `guard`); `encoded_size`
+counts whitespace and escapes too, so it overstates what Step Functions counts (by under 5%)."""
 
 RUN_DOCUMENT = "run.json"
 IN_USE_FOLDER = "in-use/"
@@ -152,10 +162,79 @@ def result_from_dict(data: dict[str, Any]) -> RepositoryResult:
     )
 
 
-def batches(repositories: Sequence[Repository], size: int) -> list[list[Repository]]:
-    """Consecutive groups of at most `size` repositories, in name order."""
-    ordered = sorted(repositories, key=lambda r: r.name)
-    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+def encoded_size(value: Any) -> int:
+    """Bytes of `value` as JSON with Python's default spacing and escapes (as Lambda's runtime
+    and moto send it): never less than the compact UTF-8 Step Functions counts."""
+    return len(json.dumps(value).encode("utf-8"))
+
+
+def work_entry(repository: Repository) -> dict[str, str]:
+    """One repository as a work item lists it (its child checks the ARN against the name)."""
+    return {"name": repository.name, "arn": repository.arn}
+
+
+_SEPARATOR = encoded_size([0, 0]) - encoded_size([0]) - encoded_size(0)
+"""What `encoded_size` counts between two entries of a list (", ")."""
+
+
+def batches(
+    repositories: Sequence[Repository],
+    size: int,
+    *,
+    max_bytes: int = PAYLOAD_LIMIT_BYTES,
+    overhead: int = len("[]"),
+) -> list[list[Repository]]:
+    """Consecutive groups of repositories, in name order, each of at most `size` repositories
+    and at most `max_bytes` once encoded: `overhead` (what holds the list of their
+    `work_entry`s, with it empty: a child's input, or by default the bare list) plus the
+    entries and the separators between them.
+
+    A count alone is not enough: with long names, 1,000 repositories pass the state limit.
+    A repository whose entry alone doesn't fit raises BatchError (with ECR's 256-character
+    names it can't happen under PAYLOAD_LIMIT_BYTES).
+    """
+    if size < 1:
+        raise ValueError(f"batches: size must be at least 1, got {size}")
+    room = max_bytes - overhead
+    if room <= 0:
+        raise ValueError(
+            f"batches: an overhead of {overhead} bytes leaves no room under {max_bytes}"
+        )
+    groups: list[list[Repository]] = []
+    group: list[Repository] = []
+    used = 0
+    for repository in sorted(repositories, key=lambda r: r.name):
+        cost = encoded_size(work_entry(repository))  # and a separator after the first
+        if cost > room:
+            raise BatchError(
+                f"repository {repository.name!r}: its work item entry alone is {cost} bytes, "
+                f"more than the {room} a child's input has for it (limit {max_bytes} bytes)"
+            )
+        if group and (len(group) == size or used + _SEPARATOR + cost > room):
+            groups.append(group)
+            group, used = [], 0
+        used += cost + (_SEPARATOR if group else 0)
+        group.append(repository)
+    if group:
+        groups.append(group)
+    return groups
+
+
+_WIDEST_BATCH_NUMBER = 10**12 - 1
+"""Stands in for a batch's number while its size is reckoned: no run has more batches."""
+
+
+def _child_overhead(run_id: str, dry_run: bool, target: dict[str, Any]) -> int:
+    """The bytes of a child's input (`child_input` in infra/fan_out.py: the item and the run)
+    with no repository: what each of its batches has on top of its repositories' entries."""
+    item = {
+        "runId": run_id,
+        "dryRun": dry_run,
+        "batch": _WIDEST_BATCH_NUMBER,
+        "target": target,
+        "repositories": [],
+    }
+    return encoded_size({"item": item, "run": {"runId": run_id, "sha256": "0" * 64}})
 
 
 # -- List ------------------------------------------------------------------------------------------
@@ -207,7 +286,12 @@ def list_work(
             )
             run["failures"].append({"target": label, "errorCode": code, "reason": str(failure)})
             continue
-        groups = batches(selected, settings.fan_out_batch_size)
+        where = {"account": spec.account, "region": spec.region, "label": label}
+        groups = batches(
+            selected,
+            settings.fan_out_batch_size,
+            overhead=_child_overhead(run_id, dry_run, where),
+        )
         if groups:
             snapshot = _snapshot(settings, target, logger, references)
             key = in_use_key(run_id, label)
@@ -220,8 +304,8 @@ def list_work(
                     "runId": run_id,
                     "dryRun": dry_run,
                     "batch": len(items),
-                    "target": {"account": spec.account, "region": spec.region, "label": label},
-                    "repositories": [{"name": r.name, "arn": r.arn} for r in group],
+                    "target": where,
+                    "repositories": [work_entry(r) for r in group],
                 }
             )
     digest = s3.write_json(objects, bucket, prefix + RUN_DOCUMENT, run)
@@ -239,12 +323,11 @@ def list_work(
         "batches": len(items),
         "run": {"runId": run_id, "sha256": digest},
     }
-    if len(items) > INLINE_ITEMS_LIMIT:
-        s3.write_json(objects, bucket, prefix + MANIFEST_DOCUMENT, items)
-        state.update(bucket=bucket, manifestKey=prefix + MANIFEST_DOCUMENT)
-    else:
-        state["items"] = items
-    return state
+    inline = {**state, "items": items}
+    if encoded_size(inline) <= PAYLOAD_LIMIT_BYTES:
+        return inline
+    s3.write_json(objects, bucket, prefix + MANIFEST_DOCUMENT, items)
+    return {**state, "bucket": bucket, "manifestKey": prefix + MANIFEST_DOCUMENT}
 
 
 def _snapshot(

@@ -18,9 +18,11 @@ from ecr_sweeper.sweep.fan_out import (
     batches,
     checked_batch,
     child_run,
+    encoded_size,
     in_use_document,
     in_use_from_document,
     result_from_dict,
+    work_entry,
 )
 from ecr_sweeper.sweep.targets import TargetSpec, role_arns, target_specs
 
@@ -32,6 +34,63 @@ def test_batches_cover_every_repository_once_in_name_order() -> None:
     grouped = batches(repositories, 2)
     assert [[r.name for r in group] for group in grouped] == [["a", "b"], ["c", "d"], ["e"]]
     assert batches([], 3) == []
+
+
+def named(count: int, length: int) -> list[Repository]:
+    """`count` repositories whose names are `length` characters, shuffled."""
+    names = [f"team/service-{n:05d}-".ljust(length, "x") for n in range(count)]
+    return [Repository(name, ARN + name) for name in reversed(names)]
+
+
+def listed_size(group: list[Repository]) -> int:
+    return encoded_size([work_entry(r) for r in group])
+
+
+def test_batches_are_cut_by_count_when_the_names_are_short() -> None:
+    grouped = batches(named(250, 10), 100, max_bytes=200_000)
+    assert [len(group) for group in grouped] == [100, 100, 50]
+
+
+def test_batches_are_cut_by_bytes_when_the_names_are_long() -> None:
+    repositories = named(1000, 100)
+    assert listed_size(repositories) > 200_000, "one count-sized batch would pass the limit"
+    grouped = batches(repositories, 1000, max_bytes=200_000, overhead=500)
+    assert len(grouped) == 2
+    assert all(500 - 2 + listed_size(group) <= 200_000 for group in grouped)
+    # Filled greedily: one more repository would not have fitted in the first batch.
+    assert 500 - 2 + listed_size([*grouped[0], grouped[1][0]]) > 200_000
+
+
+def test_batches_keep_name_order_and_every_repository_exactly_once() -> None:
+    repositories = named(700, 200)
+    grouped = batches(repositories, 64, max_bytes=20_000, overhead=300)
+    flat = [r.name for group in grouped for r in group]
+    assert flat == sorted(r.name for r in repositories)
+    assert all(0 < len(group) <= 64 and 298 + listed_size(group) <= 20_000 for group in grouped)
+
+
+def test_a_byte_limit_that_fits_exactly_is_not_cut() -> None:
+    repositories = named(3, 40)
+    exact = listed_size(repositories)
+    assert len(batches(repositories, 10, max_bytes=exact)) == 1
+    assert len(batches(repositories, 10, max_bytes=exact - 1)) == 2
+
+
+def test_a_repository_too_large_for_any_batch_is_a_clear_error() -> None:
+    (huge,) = named(1, 256)
+    with pytest.raises(BatchError, match=r"repository 'team/service-00000-x+': its work item"):
+        batches([huge], 10, max_bytes=300)
+
+
+@pytest.mark.parametrize(
+    ("size", "overhead", "message"),
+    [(0, 2, "size must be at least 1"), (5, 1_000, "leaves no room under 1000")],
+)
+def test_batches_refuse_a_size_or_overhead_that_leaves_no_room(
+    size: int, overhead: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        batches(named(2, 10), size, max_bytes=1_000, overhead=overhead)
 
 
 def test_the_in_use_snapshot_round_trips_and_keeps_its_doubt() -> None:
