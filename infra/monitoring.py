@@ -46,7 +46,7 @@ TOPIC_ENCRYPTION_DECISION = (
 
 
 class SweeperMonitoring(Construct):
-    """Eight alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
+    """Nine alarms to an SNS topic, and a dashboard answering 'what did the sweeper do?'."""
 
     def __init__(
         self,
@@ -172,6 +172,15 @@ class SweeperMonitoring(Construct):
                 "The next run starts with the unfinished ones (see 'repositoriesUnfinished' in "
                 f"the '{ev.RUN_SUMMARY}' record); if this repeats, lower the work per run or "
                 "raise maxConcurrency.",
+            ),
+            self._above_zero(
+                "CursorFailures",
+                names.CURSOR_FAILURES,
+                "A live sweep could not read or write its resume cursor (the stack's state "
+                "parameter), so the next run starts again at the first repository and target, "
+                "and with time running out those after it are never reached. See "
+                f"'{ev.CURSOR_UNAVAILABLE}' records (usually a missing ssm:GetParameter or "
+                "ssm:PutParameter grant on StateParameterName, or throttling).",
             ),
             # "No live run completed in 26 h": each hourly datapoint breaches when it holds no
             # RunCompleted (Sum < 1, or no data at all: BREACHING); the alarm needs all 26 of the

@@ -19,6 +19,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local_ecr import ssm_limits
 from local_ecr.app import EmulatorApp, run_buffered
 from local_ecr.clock import Clock, as_utc
 from local_ecr.ecr_api import DEFAULT_ACTIVATION_DELAY
@@ -126,6 +127,7 @@ class LocalEcr:
     def start(self) -> LocalEcr:
         if self._server is not None:
             return self
+        ssm_limits.enforce()
         app = EmulatorApp(self, DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             HOST, self._requested_port, app, threaded=True, request_handler=_KeepAliveHandler

@@ -128,6 +128,12 @@ class EventLogger(Protocol):
 class Cursor(Protocol):
     """Where the last run's time budget ran out: the repository to start with next time."""
 
+    @property
+    def problem(self) -> str | None:
+        """Why the cursor could not be read or written this run (a failure of the run: the next
+        run would start again at the beginning); None if it could."""
+        ...
+
     def load(self) -> str | None: ...
 
     def save(self, resume_from: str | None) -> None: ...

@@ -86,6 +86,7 @@ def test_alarms_never_read_dry_runs(default_app: Synthesized) -> None:
         names.UNFINISHED_REPOSITORIES,
         names.RUN_COMPLETED,
         names.GUARD_HELD,
+        names.CURSOR_FAILURES,
     }
     assert all(ref.dimension_map[names.MODE_DIMENSION] == names.MODE_LIVE for ref in custom)
 
@@ -149,7 +150,7 @@ def test_dry_runs_are_shown_apart(default_app: Synthesized) -> None:
 def test_alarm_status_panel_lists_every_alarm(default_app: Synthesized) -> None:
     widget = _widgets(default_app)["Alarms"]
     alarms = default_app.resources("AWS::CloudWatch::Alarm")
-    assert len(widget["properties"]["alarms"]) == len(alarms) == 8
+    assert len(widget["properties"]["alarms"]) == len(alarms) == 9
 
 
 def test_log_queries_read_the_functions_log_group_and_its_records(

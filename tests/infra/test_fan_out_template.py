@@ -384,7 +384,7 @@ def test_a_failed_execution_alarms_on_the_topic(fan_out_app: Synthesized) -> Non
     machine_id, _ = fan_out_app.only("AWS::StepFunctions::StateMachine")
     topic_id, _ = fan_out_app.only("AWS::SNS::Topic")
     alarms = fan_out_app.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 9, "the stack's eight and the fan-out's own"
+    assert len(alarms) == 10, "the stack's nine and the fan-out's own"
     (alarm,) = [a for k, a in alarms.items() if "ExecutionsFailed" in k]
     properties = alarm["Properties"]
     names = {

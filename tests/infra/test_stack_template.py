@@ -630,7 +630,7 @@ def _period(alarm: dict[str, Any]) -> int:
     return int(query["MetricStat"]["Period"])
 
 
-def test_eight_alarms_with_their_thresholds(default_app: Synthesized) -> None:
+def test_nine_alarms_with_their_thresholds(default_app: Synthesized) -> None:
     alarms = _alarms(default_app)
     assert set(alarms) == {
         "FunctionErrors",
@@ -641,6 +641,7 @@ def test_eight_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "DurationNearTimeout",
         "FailedSweeps",
         "GuardHeld",
+        "CursorFailures",
     }
     shape = {
         name: (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"])
@@ -655,6 +656,7 @@ def test_eight_alarms_with_their_thresholds(default_app: Synthesized) -> None:
         "DurationNearTimeout": ("GreaterThanThreshold", 0.8 * 900 * 1000, "notBreaching"),
         "FailedSweeps": ("GreaterThanThreshold", 0, "notBreaching"),
         "GuardHeld": ("GreaterThanThreshold", 0, "notBreaching"),
+        "CursorFailures": ("GreaterThanThreshold", 0, "notBreaching"),
     }
     failed_sweeps = alarms["FailedSweeps"]
     queue_id = default_app.only("AWS::SQS::Queue")[0]

@@ -188,6 +188,8 @@ def test_overlapping_runs_put_the_thresholds_back_when_the_last_one_ends() -> No
 
 
 class MemoryCursor:
+    problem: str | None = None
+
     def __init__(self, value: str | None = None) -> None:
         self.value = value
         self.saves: list[str | None] = []

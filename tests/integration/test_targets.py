@@ -15,6 +15,7 @@ from helpers.sweep import ago
 from moto.sts.models import sts_backends
 
 from ecr_sweeper.aws.clients import AwsTarget
+from ecr_sweeper.core.cursor import CURSOR_MAX_CHARS, targets_digest
 from ecr_sweeper.core.results import FAILED, UNFINISHED
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.sweep.budget import TimeBudget
@@ -270,8 +271,9 @@ def test_every_call_in_a_member_account_is_granted_to_the_member_role(
 def test_the_next_run_starts_with_the_target_the_last_one_ran_out_in(
     local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A multi-region run out of time leaves a cursor per target; the next live run starts with
-    the target it ran out in, so a late target is never left behind night after night."""
+    """A multi-region run out of time leaves a cursor at its first unfinished target; the next
+    live run starts with the target it ran out in, so a late target is never left behind night
+    after night."""
     ssm = local_ecr.client("ssm")
     ssm.put_parameter(Name="/sweeper/cursor", Value="{}", Type="String")
     seed(local_ecr, monkeypatch, "web", region="us-east-1")
@@ -296,7 +298,10 @@ def test_the_next_run_starts_with_the_target_the_last_one_ran_out_in(
         ("self/us-east-1", "web", "swept", 3),
         ("self/eu-west-1", "api", UNFINISHED, 0),
     ]
-    assert cursor() == {"resumeTarget": "self/eu-west-1", "targets": {"self/eu-west-1": "api"}}
+    labels = ["self/us-east-1", "self/eu-west-1"]
+    assert cursor() == {
+        "resumeAt": {"targets": targets_digest(labels), "target": 1, "repository": "api"}
+    }
 
     make = ManifestFactory(random.Random("older"))
     for number in range(3):  # more to delete in the first target
@@ -306,7 +311,9 @@ def test_the_next_run_starts_with_the_target_the_last_one_ran_out_in(
         ("self/us-east-1", "web", UNFINISHED, 0),
         ("self/eu-west-1", "api", "swept", 3),
     ], "results keep the settings' order; eu-west-1 went first and took the one call"
-    assert cursor() == {"resumeTarget": "self/us-east-1", "targets": {"self/us-east-1": "web"}}
+    assert cursor() == {
+        "resumeAt": {"targets": targets_digest(labels), "target": 0, "repository": "web"}
+    }
 
     summary = sweep_targets(
         target(local_ecr), settings, logging.getLogger("t"), dry_run=False,
@@ -365,3 +372,121 @@ def test_the_extra_references_document_is_read_once_with_the_deployments_credent
     assert swept == [(f"{MEMBER}/us-east-1", "web", 2), (f"{OTHER_MEMBER}/eu-west-1", "web", 3)]
     assert summary.failures == 0
     assert left(local_ecr, "web", account=MEMBER) == 3, "v0 is kept: the document names it"
+
+
+def deletes_of(local_ecr: LocalEcr, targets: int) -> TimeBudget:
+    """A budget on a clock that ticks once per BatchDeleteImage call (one per target here):
+    it runs out after `targets` targets' deletes."""
+    start = local_ecr.calls_for("ecr")["BatchDeleteImage"]
+    return TimeBudget(
+        targets - 0.5, clock=lambda: local_ecr.calls_for("ecr")["BatchDeleteImage"] - start
+    )
+
+
+def test_150_targets_out_of_time_every_30_are_each_swept_once_in_five_runs(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe of issue 24: 150 accounts, a budget that runs out after 30 targets' deletes.
+    The cursor used to hold an entry per unfinished target (5-6 KB here), its write failed on
+    the 4,096-character Standard tier, and every run started again at the first target. Now
+    five runs reach every target exactly once, and no cursor write comes near the limit."""
+    accounts = tuple(f"{100000000000 + n}" for n in range(150))
+    for account in accounts:
+        seed(local_ecr, monkeypatch, "web", account=account)
+    ssm = local_ecr.client("ssm")
+    ssm.put_parameter(Name="/sweeper/cursor", Value="{}", Type="String")
+    settings = Settings(
+        accounts=accounts, protect_ecs_images=False, protect_scheduled_task_images=False,
+        protect_batch_images=False, protect_sage_maker_images=False,
+        protect_code_build_images=False, eks_clusters=(), **SETTINGS,
+    )  # type: ignore[arg-type]  # fmt: skip
+    written: list[str] = []
+    ssm_calls = target(local_ecr).client("ssm")
+    swept: list[str] = []
+    for night in range(5):
+        summary = sweep_targets(
+            target(local_ecr), settings, logging.getLogger("t"), dry_run=False,
+            budget=deletes_of(local_ecr, 30), cursor_parameter="/sweeper/cursor",
+        )  # fmt: skip
+        tonight = [r.target or "" for r in summary.results if r.status == "swept"]
+        assert len(tonight) == 30, f"night {night + 1}: {len(tonight)} targets swept"
+        assert summary.cursor_failure is None and summary.failures == 0
+        value = ssm_calls.get_parameter(Name="/sweeper/cursor")["Parameter"]["Value"]
+        written.append(value)
+        swept += tonight
+    labels = [f"{account}/us-east-1" for account in accounts]
+    assert swept == labels, "each target once, in the settings' order"
+    assert all(left(local_ecr, "web", account=account) == 2 for account in accounts)
+    assert max(len(value) for value in written) <= CURSOR_MAX_CHARS < 4096
+    digest = targets_digest(labels)
+    assert [json.loads(value) for value in written[:4]] == [
+        {"resumeAt": {"targets": digest, "target": n * 30, "repository": "web"}}
+        for n in range(1, 5)
+    ]
+    assert json.loads(written[4]) == {
+        "resumeAt": {"targets": digest, "target": 0, "repository": "web"}
+    }, "the fifth run wrapped around to the first target, which starts the next night"
+
+
+def test_a_cursor_for_another_list_of_targets_or_malformed_is_ignored_with_the_reason(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(local_ecr, monkeypatch, "web", region="us-east-1")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    settings = Settings(regions=("us-east-1", "eu-west-1"), **SETTINGS)  # type: ignore[arg-type]
+    ssm = local_ecr.client("ssm")
+    stale = {"resumeAt": {"targets": "0123456789abcdef", "target": 1}, "approval": {"x": 1}}
+    ssm.put_parameter(Name="/sweeper/cursor", Value=json.dumps(stale), Type="String")
+    with caplog.at_level(logging.WARNING):
+        summary = sweep_targets(
+            target(local_ecr), settings, logging.getLogger("t"), dry_run=False,
+            cursor_parameter="/sweeper/cursor",
+        )  # fmt: skip
+    assert [(r.target, r.status) for r in summary.results] == [
+        ("self/us-east-1", "swept"),
+        ("self/eu-west-1", "swept"),
+    ]
+    ignored = [r for r in caplog.records if getattr(r, "event", None) == "cursor.ignored"]
+    assert ignored and "another list of targets" in ignored[0].getMessage()
+    stored = json.loads(ssm.get_parameter(Name="/sweeper/cursor")["Parameter"]["Value"])
+    assert stored == {"approval": {"x": 1}}, "the stale cursor is cleared, other keys kept"
+    assert summary.cursor_failure is None and summary.failures == 0
+
+
+def test_a_cursor_that_cant_be_written_fails_the_run_and_raises_the_metric(
+    local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from test_handler import invoke, records
+
+    from ecr_sweeper.core import metrics_catalog
+    from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE
+
+    seed(local_ecr, monkeypatch, "web", region="us-east-1")
+    seed(local_ecr, monkeypatch, "api", region="eu-west-1")
+    labels = ["self/us-east-1", "self/eu-west-1"]
+    # The last run stopped in eu-west-1: this one finishes and must clear the cursor.
+    last = {"resumeAt": {"targets": targets_digest(labels), "target": 1}}
+    local_ecr.client("ssm").put_parameter(
+        Name="/sweeper/cursor", Value=json.dumps(last), Type="String"
+    )
+    # Stands in for an oversized value or a missing grant: SSM refuses the write.
+    local_ecr.faults.throttle("PutParameter", service="ssm", code="ValidationException")
+    settings = Settings(regions=("us-east-1", "eu-west-1"), **SETTINGS)  # type: ignore[arg-type]
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, settings.to_json())
+    monkeypatch.setenv("SWEEPER_STATE_PARAMETER", "/sweeper/cursor")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
+    for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    handler = importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
+    summary = invoke(handler, {}, LambdaContext())
+    assert summary["outcome"] == "failed" and summary["failures"] == 1
+    assert "ValidationException" in summary["cursorFailure"]
+    logs, emf = records(capsys.readouterr().out)
+    (run,) = [doc for doc in emf if metrics_catalog.TARGET_DIMENSION not in doc]
+    assert run[metrics_catalog.CURSOR_FAILURES] == [1]
+    assert summary["imagesDeleted"] == 6, "the sweep itself went on"
+    assert any(record.get("event") == "cursor.unavailable" for record in logs)

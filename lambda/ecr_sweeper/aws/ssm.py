@@ -1,36 +1,51 @@
 """The one module that talks to SSM Parameter Store: the stack's state parameter (the run
 cursor and the deletion guard's approval) and parameter documents.
 
-The state parameter is a small String parameter the stack creates, holding one JSON object. Each
-writer owns some top-level keys, and every write reads the document first and keeps the keys it
-does not own. The cursor owns `resumeFrom` (`{"resumeFrom": "<repository>"}` when the last live
-run's time budget ran out), or, for a run over several registries (settings `regions`,
-`accounts`), `resumeTarget` and `targets` (`{"<target>": "<repository>"}`). It is read at the
-start of a run and written only when it changes. Trouble with it never stops a sweep: the run
-then starts at the first repository (and the first registry), and says so. The approval of a
-held run (`ecr-sweeper approve`) owns `approval` (core.guard.Approval); trouble with it makes
-the run hold (it is never used unread or unrecorded).
+The state parameter is a small Standard-tier String parameter (at most 4,096 characters) the
+stack creates, holding one JSON object. Each writer owns some top-level keys, and every write
+reads the document first and keeps the keys it does not own. The cursor owns `resumeFrom`
+(`{"resumeFrom": "<repository>"}` when the last live run's time budget ran out), or, for a run
+over several registries (settings `regions`, `accounts`), `resumeAt` (core.cursor: the index of
+the first unfinished target, the repository within it and a digest of the target list; at most
+`CURSOR_MAX_CHARS` characters whatever the number of targets). `resumeTarget` and `targets`, the
+older per-target form, are still read, and the next write replaces them. The cursor is read at
+the start of a run and written only when it changes. Trouble with it never stops a sweep: the
+run then starts at the first repository (and the first registry), and says why. A cursor that
+can't be read or written (an SSM error) also makes the run a failure (`cursorFailure`, the
+CursorFailures metric), since the next run would start again at the beginning; a stored value
+that is not a cursor is only ignored, and replaced by the next write. The approval of a held run
+(`ecr-sweeper approve`) owns `approval` (core.guard.Approval); trouble with it makes the run hold
+(it is never used unread or unrecorded).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ecr_sweeper.core import cursor
 from ecr_sweeper.core import log_events as ev
+from ecr_sweeper.core.cursor import CURSOR_MAX_CHARS, TargetPosition, is_repository_name
 from ecr_sweeper.core.guard import Approval
 
 STATE_PARAMETER_VARIABLE = "SWEEPER_STATE_PARAMETER"
 """The Lambda environment variable naming the cursor's parameter."""
 
 RESUME_FROM = "resumeFrom"
+RESUME_AT = "resumeAt"
 RESUME_TARGET = "resumeTarget"
 TARGETS = "targets"
+"""`resumeTarget` and `targets`: the per-target form written before `resumeAt` (read only)."""
 APPROVAL = "approval"
-CURSOR_KEYS = frozenset({RESUME_FROM, RESUME_TARGET, TARGETS})
+CURSOR_KEYS = frozenset({RESUME_FROM, RESUME_AT, RESUME_TARGET, TARGETS})
 """The keys the cursor owns; a cursor write keeps every other key of the document."""
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "Unknown"))
 
 
 def read_parameter(client: Any, name: str) -> str:
@@ -40,30 +55,53 @@ def read_parameter(client: Any, name: str) -> str:
 
 
 class ParameterCursor:
-    """The sweep's cursor in one SSM String parameter."""
+    """The sweep's cursor in one SSM String parameter (one registry: the repository to start
+    with). `problem` says why it could not be read or written, if it could not."""
 
     def __init__(self, client: Any, name: str, logger: Any) -> None:
         self._client = client
         self._name = name
         self._log = logger
+        self.problem: str | None = None
 
     def load(self) -> str | None:
-        document = _read_cursor(self._client, self._name, self._log)
-        value = document.get(RESUME_FROM) if isinstance(document, dict) else None
-        return value if isinstance(value, str) and value else None
+        document, self.problem = _read_cursor(self._client, self._name, self._log)
+        value = document.get(RESUME_FROM)
+        if value is None:
+            return None
+        if not is_repository_name(value):
+            _ignored(
+                self._log, f"the cursor {self._name}: {RESUME_FROM}: not an ECR repository name"
+            )
+            return None
+        return str(value)
 
     def save(self, resume_from: str | None) -> None:
-        document = {RESUME_FROM: resume_from} if resume_from else {}
-        _write_cursor(self._client, self._name, self._log, document)
+        document = {RESUME_FROM: resume_from} if is_repository_name(resume_from) else {}
+        self.problem = _write_cursor(self._client, self._name, self._log, document) or self.problem
 
 
-def _read_cursor(client: Any, name: str, logger: Any) -> Any:
-    """The cursor parameter's JSON document; None, said in the log, if it can't be read."""
+def _read_cursor(client: Any, name: str, logger: Any) -> tuple[dict[str, Any], str | None]:
+    """The state document (empty if there is none or it is not a JSON object, said in the log)
+    and why it could not be read (None: it could, or the parameter does not exist yet; the
+    first write creates it)."""
     try:
-        return json.loads(read_parameter(client, name))
-    except (ClientError, BotoCoreError, KeyError, ValueError) as error:
-        _unavailable(logger, f"can't read the cursor {name}: {error}")
-        return None
+        document = json.loads(read_parameter(client, name))
+    except ClientError as error:
+        reason = f"can't read the cursor {name}: {error}"
+        _unavailable(logger, reason)
+        return {}, None if _code(error) == "ParameterNotFound" else reason
+    except BotoCoreError as error:
+        reason = f"can't read the cursor {name}: {error}"
+        _unavailable(logger, reason)
+        return {}, reason
+    except (KeyError, ValueError) as error:
+        _ignored(logger, f"the cursor {name} is not JSON: {error}")
+        return {}, None
+    if not isinstance(document, dict):
+        _ignored(logger, f"the cursor {name} is not a JSON object")
+        return {}, None
+    return document, None
 
 
 def write_state(client: Any, name: str, owned: frozenset[str], values: dict[str, Any]) -> None:
@@ -75,7 +113,7 @@ def write_state(client: Any, name: str, owned: frozenset[str], values: dict[str,
     except (KeyError, ValueError):
         current = {}
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+        if _code(error) != "ParameterNotFound":
             raise
         current = {}
     document = (
@@ -85,14 +123,18 @@ def write_state(client: Any, name: str, owned: frozenset[str], values: dict[str,
     client.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
 
 
-def _write_cursor(client: Any, name: str, logger: Any, document: dict[str, Any]) -> bool:
-    """Write the cursor's keys; False, said in the log, if they can't be written."""
+def _write_cursor(client: Any, name: str, logger: Any, document: dict[str, Any]) -> str | None:
+    """Write the cursor's keys; why not, said in the log, if they can't be written."""
     try:
         write_state(client, name, CURSOR_KEYS, document)
     except (ClientError, BotoCoreError) as error:
-        _unavailable(logger, f"can't write the cursor {name}: {error}")
-        return False
-    return True
+        reason = f"can't write the cursor {name}: {error}"
+        logger.error(
+            f"{reason}; the next run starts at the first repository",
+            extra={ev.EVENT: ev.CURSOR_UNAVAILABLE, ev.REASON: reason},
+        )
+        return reason
+    return None
 
 
 def _unavailable(logger: Any, reason: str) -> None:
@@ -102,67 +144,97 @@ def _unavailable(logger: Any, reason: str) -> None:
     )
 
 
-class TargetCursors:
-    """The cursors of a run over several registries, in the same parameter: where each
-    registry's last run ran out of time, and which registry ran out first, to start with it.
-    Read once when made; `save` writes the whole document once, at the end of the run."""
+def _ignored(logger: Any, reason: str) -> None:
+    logger.warning(
+        f"{reason}; ignored: this run starts at the first repository",
+        extra={ev.EVENT: ev.CURSOR_IGNORED, ev.REASON: reason},
+    )
 
-    def __init__(self, client: Any, name: str, logger: Any) -> None:
+
+class TargetCursors:
+    """The cursor of a run over several registries, in the same parameter: the first target
+    the last run left unfinished, and the repository within it, to start there. Read once when
+    made; `save` writes it once, at the end of the run. `problem` says why it could not be read
+    or written, if it could not."""
+
+    def __init__(self, client: Any, name: str, logger: Any, labels: Sequence[str]) -> None:
         self._client = client
         self._name = name
         self._log = logger
-        self._resume_target: str | None = None
-        self._targets: dict[str, str] = {}
-        document = _read_cursor(client, name, logger)
-        if isinstance(document, dict):
-            target = document.get(RESUME_TARGET)
-            self._resume_target = target if isinstance(target, str) and target else None
-            targets = document.get(TARGETS)
-            if isinstance(targets, dict):
-                self._targets = {
-                    label: repository
-                    for label, repository in targets.items()
-                    if isinstance(label, str) and isinstance(repository, str) and repository
-                }
-        self._saved = self._document()
+        self._labels = list(labels)
+        self._recorded: dict[str, str | None] = {}
+        document, self.problem = _read_cursor(client, name, logger)
+        self._saved: dict[str, Any] | None = (
+            None if self.problem else {k: v for k, v in document.items() if k in CURSOR_KEYS}
+        )
+        self._start = self._position(document)
 
-    def order(self, labels: list[str]) -> list[str]:
-        """The registries in the order to sweep them: the one that ran out first, then on."""
-        if self._resume_target not in labels:
-            return labels
-        start = labels.index(self._resume_target)
-        return labels[start:] + labels[:start]
+    def _position(self, document: dict[str, Any]) -> TargetPosition | None:
+        if RESUME_AT in document:
+            position, why = cursor.decode(document[RESUME_AT], self._labels)
+        elif RESUME_TARGET in document:
+            position, why = self._older_form(document)
+        else:
+            return None
+        if why is not None:
+            _ignored(self._log, f"the cursor in {self._name}: {why}")
+        return position
+
+    def _older_form(self, document: dict[str, Any]) -> tuple[TargetPosition | None, str | None]:
+        """`resumeTarget` (a label) and `targets` (label: repository), as written before."""
+        label = document.get(RESUME_TARGET)
+        if not isinstance(label, str) or label not in self._labels:
+            return None, f"{RESUME_TARGET}: not one of the targets"
+        targets = document.get(TARGETS)
+        repository = targets.get(label) if isinstance(targets, dict) else None
+        return TargetPosition(
+            self._labels.index(label), repository if is_repository_name(repository) else None
+        ), None
+
+    def order(self) -> list[str]:
+        """The targets in the order to sweep them: the first one left unfinished, then on,
+        wrapping around, so that every target is swept each run the time allows."""
+        start = self._start.index if self._start else 0
+        return self._labels[start:] + self._labels[:start]
 
     def cursor(self, label: str) -> TargetCursor:
         return TargetCursor(self, label)
 
     def load(self, label: str) -> str | None:
-        return self._targets.get(label)
+        """The repository to start `label` at: only the target the last run stopped in has one."""
+        if self._start is None or self._labels[self._start.index] != label:
+            return None
+        return self._start.repository
 
     def record(self, label: str, resume_from: str | None) -> None:
-        if resume_from:
-            self._targets[label] = resume_from
-        else:
-            self._targets.pop(label, None)
+        self._recorded[label] = resume_from
 
     def save(self, resume_target: str | None) -> None:
-        """Write where each registry stands and the one to start with, if that changed."""
-        self._resume_target = resume_target
-        document = self._document()
-        if document != self._saved and _write_cursor(self._client, self._name, self._log, document):
-            self._saved = document
-
-    def _document(self) -> dict[str, Any]:
+        """Write where the next run starts (the first target left unfinished, in this run's
+        order), if that changed."""
         document: dict[str, Any] = {}
-        if self._resume_target:
-            document[RESUME_TARGET] = self._resume_target
-        if self._targets:
-            document[TARGETS] = dict(sorted(self._targets.items()))
-        return document
+        if resume_target is not None:
+            repository = (
+                self._recorded[resume_target]
+                if resume_target in self._recorded
+                else self.load(resume_target)
+            )
+            position = TargetPosition(self._labels.index(resume_target), repository)
+            document[RESUME_AT] = cursor.encode(position, self._labels)
+            assert len(json.dumps(document)) <= CURSOR_MAX_CHARS, "the cursor outgrew its bound"
+        if document == self._saved:
+            return
+        problem = _write_cursor(self._client, self._name, self._log, document)
+        if problem is None:
+            self._saved = document
+        self.problem = problem or self.problem
 
 
 class TargetCursor:
-    """One registry's cursor within `TargetCursors` (the engine's Cursor)."""
+    """One registry's cursor within `TargetCursors` (the engine's Cursor). Its `problem` is
+    always None: `TargetCursors` reports the run's once."""
+
+    problem: str | None = None
 
     def __init__(self, cursors: TargetCursors, label: str) -> None:
         self._cursors = cursors

@@ -40,6 +40,9 @@ LIFECYCLE_POLICIES_CHANGED = "LifecyclePoliciesChanged"
 """Repositories whose native lifecycle policy the run created or updated (nativeLifecyclePolicy)."""
 GUARD_HELD = "GuardHeld"
 """1 when the deletion guard held the live run (or a repository of it), else 0 (core.guard)."""
+CURSOR_FAILURES = "CursorFailures"
+"""1 when the resume cursor (the state parameter) could not be read or written, else 0: the next
+run would start at the first repository and target again, and never reach the later ones."""
 LIFECYCLE_POLICIES_SKIPPED = "LifecyclePoliciesSkipped"
 """Repositories where nativeLifecyclePolicy differs but was not written: it would expire images
 the sweep keeps (in use, children of kept indexes, referrers of kept images), and
@@ -74,6 +77,7 @@ ALL_METRICS: tuple[str, ...] = (
     RUN_COMPLETED,
     LIFECYCLE_POLICIES_CHANGED,
     GUARD_HELD,
+    CURSOR_FAILURES,
     LIFECYCLE_POLICIES_SKIPPED,
     *KEPT_BY_PROTECTION.values(),
 )

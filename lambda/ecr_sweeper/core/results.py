@@ -133,6 +133,9 @@ class RunSummary:
     """Where the previous run's time budget ran out; this run started there."""
     guard: GuardDecision | None = None
     """The deletion guard's decision over the run's plan (live runs only)."""
+    cursor_failure: str | None = None
+    """Why the resume cursor could not be read or written (the next run would start at the
+    beginning again): a failure of the run."""
 
     @property
     def held(self) -> bool:
@@ -173,7 +176,12 @@ class RunSummary:
 
     @property
     def failures(self) -> int:
-        return self.delete_failures + self.failed_repositories + self.uncertain_repositories
+        return (
+            self.delete_failures
+            + self.failed_repositories
+            + self.uncertain_repositories
+            + (1 if self.cursor_failure else 0)
+        )
 
     @property
     def unfinished_repositories(self) -> list[str]:
@@ -244,6 +252,7 @@ class RunSummary:
             "deleteFailures": self.delete_failures,
             "failures": self.failures,
             "resumedFrom": self.resumed_from,
+            "cursorFailure": self.cursor_failure,
             "throttledCalls": self.throttled_calls,
             "lowestConcurrency": self.lowest_concurrency,
             "keptByProtection": dict(sorted(self.kept_by_protection.items())),

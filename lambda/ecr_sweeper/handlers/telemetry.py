@@ -41,6 +41,7 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
             sum(1 for r in summary.results if r.policy_change in ("create", "update")),
         ),
         (names.GUARD_HELD, count, 1 if summary.held else 0),
+        (names.CURSOR_FAILURES, count, 1 if summary.cursor_failure else 0),
         (
             names.LIFECYCLE_POLICIES_SKIPPED,
             count,

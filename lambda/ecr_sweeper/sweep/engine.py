@@ -470,6 +470,8 @@ class RegistrySweep:
             unfinished = first_unfinished(planned.ordered, summary.results)
             if unfinished != planned.resumed_from:
                 cursor.save(unfinished)
+        if cursor is not None and cursor.problem:
+            summary.cursor_failure = cursor.problem
         return summary
 
     def _cursor(self) -> Cursor | None:

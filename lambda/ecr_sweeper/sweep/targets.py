@@ -4,7 +4,8 @@ Each target, an account and region, gets its own clients and its own sweep, one 
 within the run's one time budget. A target whose role can't be assumed, or whose sweep fails, is
 reported as a failed target and never stops the others. Results carry `account/region`. When the
 budget runs out, the next run starts with the target it ran out in, at the repository it stopped
-at, so that no target is left behind night after night.
+at, and goes on from there (wrapping around), so that no target is left behind night after
+night; the cursor that says so stays small at any number of targets (core.cursor).
 """
 
 from __future__ import annotations
@@ -101,22 +102,23 @@ def sweep_targets(
     `uncertain` (an SDK too old to trust) makes every target delete nothing, as `sweeper_for`.
     `approved` maps a target label to the digests a person confirmed per repository.
     `cursor_parameter` (the stack's SSM parameter, in the caller's own account and region) keeps
-    each target's cursor: a live run starts with the target whose last run ran out of time, and
-    within each target at its first unfinished repository.
+    the cursor: a live run starts with the first target the last one left unfinished, at its
+    first unfinished repository, and goes on through the others, wrapping around. A cursor that
+    can't be read or written makes the run a failure (`cursor_failure`).
     """
     shared_budget = budget or TimeBudget(None)
     combined = RunSummary(
         run_id=run_id or str(uuid.uuid4()), dry_run=dry_run, started_at=datetime.now(UTC)
     )
+    own_region = base.effective_region()
+    specs = {spec.label(own_region): spec for spec in target_specs(settings)}
     cursors = (
-        TargetCursors(base.client("ssm"), cursor_parameter, logger)
+        TargetCursors(base.client("ssm"), cursor_parameter, logger, list(specs))
         if cursor_parameter and not dry_run
         else None
     )
-    own_region = base.effective_region()
     references = extra_references(settings, base.client)  # once, with our own credentials
-    specs = {spec.label(own_region): spec for spec in target_specs(settings)}
-    ordered = cursors.order(list(specs)) if cursors else list(specs)
+    ordered = cursors.order() if cursors else list(specs)
     by_target: dict[str, list[RepositoryResult]] = {}
     planned: dict[str, tuple[RegistrySweep, RegistryPlan]] = {}
     planning = shared_budget.portion(PLANNING_SHARE) if not dry_run else shared_budget
@@ -164,6 +166,7 @@ def sweep_targets(
             result.target = label
     if cursors and not (decision is not None and decision.held):
         cursors.save(next((t for t in ordered if _unfinished(by_target[t])), None))
+    combined.cursor_failure = cursors.problem if cursors else None
     combined.results = [result for label in specs for result in by_target[label]]
     combined.lowest_concurrency = min(lowest, default=0)
     combined.finished_at = datetime.now(UTC)
