@@ -34,9 +34,9 @@ class _Stamp:
 
     __slots__ = ("created", "msecs")
 
-    def __init__(self) -> None:
-        self.created = time.time()
-        self.msecs = int((self.created - int(self.created)) * 1000) + 0.0
+    def __init__(self, created: float) -> None:
+        self.created = created
+        self.msecs = int((created - int(created)) * 1000) + 0.0
 
 
 class SweepLogger(Logger):
@@ -76,15 +76,17 @@ class SweepLogger(Logger):
         encode = ev.encode_record
         format_time = formatter.formatTime
         lines: list[str] = []
+        last_millisecond, stamp = -1, ""
         for message, fields in entries:
-            record = {
-                **envelope,
-                "message": message,
-                "timestamp": format_time(_Stamp()),  # type: ignore[arg-type]
-                **fields,
-            }
-            if None in record.values():
-                record = {key: value for key, value in record.items() if value is not None}
+            now = time.time()
+            if int(now * 1000) != last_millisecond:  # the timestamp shows milliseconds
+                last_millisecond = int(now * 1000)
+                stamp = format_time(_Stamp(now))  # type: ignore[arg-type]
+            record = {**envelope, "message": message, "timestamp": stamp, **fields}
+            if None in fields.values():  # Powertools drops fields that are None
+                for key, value in fields.items():
+                    if value is None:
+                        del record[key]
             lines.append(encode(record))
             if len(lines) == LINES_PER_WRITE:
                 _write(handler, lines, terminator)
