@@ -10,9 +10,9 @@ report. `Cursor` keeps where the last run's time budget ran out (`aws.ssm` imple
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ecr_sweeper.core.guard import Approval
 from ecr_sweeper.core.model import Image
@@ -123,6 +123,15 @@ class EventLogger(Protocol):
     def info(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
     def warning(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
     def error(self, msg: str, *args: Any, extra: dict[str, Any] | None = ...) -> None: ...
+
+
+@runtime_checkable
+class BatchEventLogger(Protocol):
+    """An EventLogger that can write a block of info records at once, each exactly as
+    `info(message, extra=fields)` would (the handlers' Logger: `handlers.records`). The sweep's
+    audit records, one per image, go through it where the logger has it."""
+
+    def info_batch(self, entries: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
 
 
 class Cursor(Protocol):

@@ -8,18 +8,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE, ParameterApprovals
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+from ecr_sweeper.handlers.records import SweepLogger
 from ecr_sweeper.handlers.sweeper import EventError, own_account, requested_dry_run
 from ecr_sweeper.handlers.telemetry import publish_run_metrics, publish_target_metrics
 from ecr_sweeper.sweep import budget, fan_out
 
-logger = Logger(json_deserializer=ev.json_message, json_serializer=ev.encode_record)
+logger = SweepLogger(json_deserializer=ev.json_message, json_serializer=ev.encode_record)
 ev.skip_unused_record_fields()
 metrics = Metrics()
 tracer = Tracer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_sweeper.aws import sdk_check
@@ -13,13 +13,14 @@ from ecr_sweeper.aws.clients import AwsTarget
 from ecr_sweeper.aws.ssm import STATE_PARAMETER_VARIABLE, ParameterApprovals
 from ecr_sweeper.core import log_events as ev
 from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings, SettingsError
+from ecr_sweeper.handlers.records import SweepLogger
 from ecr_sweeper.handlers.telemetry import publish_run_metrics, publish_target_metrics
 from ecr_sweeper.sweep import budget, targets
 from ecr_sweeper.sweep.engine import sweeper_for
 from ecr_sweeper.sweep.guard import RunGuard
 from ecr_sweeper.sweep.in_use import extra_references
 
-logger = Logger(json_deserializer=ev.json_message, json_serializer=ev.encode_record)
+logger = SweepLogger(json_deserializer=ev.json_message, json_serializer=ev.encode_record)
 ev.skip_unused_record_fields()
 metrics = Metrics()
 tracer = Tracer()
