@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -20,13 +19,11 @@ import pytest
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from helpers.sweep import push, sweeper
-from test_runs_cli import LOG_GROUP, _lambda_output, _log_to, _ship
+from test_runs_cli import LOG_GROUP, _lambda_output, _ship, handler  # noqa: F401 (fixture)
 from test_sweeper_cli import run_cli
 
 from ecr_sweeper.core import log_events as ev
-from ecr_sweeper.core import metrics_catalog
 from ecr_sweeper.core.results import FAILED
-from ecr_sweeper.core.settings import ENVIRONMENT_VARIABLE, Settings
 from local_ecr import LocalEcr
 from local_ecr.manifests import ManifestFactory
 
@@ -51,21 +48,10 @@ def _records(lines: list[str]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def handler(local_ecr: LocalEcr, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    import importlib
-    import sys
-
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, Settings().to_json())
-    monkeypatch.setenv("AWS_ENDPOINT_URL", local_ecr.endpoint_url)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", metrics_catalog.SERVICE)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrSweeper")
-    yield importlib.reload(importlib.import_module("ecr_sweeper.handlers.sweeper"))
-    _log_to(sys.__stdout__)
-
-
-@pytest.fixture
 def thousand_repositories(
-    handler: ModuleType, local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+    handler: ModuleType,  # noqa: F811
+    local_ecr: LocalEcr,
+    capsys: pytest.CaptureFixture[str],
 ) -> tuple[dict[str, Any], list[str]]:
     """A dry run over 1,000 repositories with 40-character names, shipped to the log group."""
     make = ManifestFactory(random.Random(11))
