@@ -608,4 +608,7 @@ def test_a_batch_of_1000_repositories_with_100_character_names_is_cut_in_bytes(
     children = [size for arn, size in lambdas.payload_bytes if arn == sweep_arn]
     assert len(children) == 2 and max(children) < fan_out.PAYLOAD_LIMIT_BYTES
     assert json.loads(described["output"])["repositories"] == 1000
-    assert len(run_summary(capsys)["perRepository"]) == 1000
+    logs = records(capsys.readouterr().out)[0]
+    (summary,) = [r for r in logs if r.get(ev.EVENT) == ev.RUN_SUMMARY]
+    assert summary["repositoriesByStatus"] == {"swept": 1000}
+    assert len({r["repository"] for r in per_repository(logs)}) == 1000
