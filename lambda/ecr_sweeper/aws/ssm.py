@@ -87,14 +87,11 @@ def _read_cursor(client: Any, name: str, logger: Any) -> tuple[dict[str, Any], s
     first write creates it)."""
     try:
         document = json.loads(read_parameter(client, name))
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
         reason = f"can't read the cursor {name}: {error}"
         _unavailable(logger, reason)
-        return {}, None if _code(error) == "ParameterNotFound" else reason
-    except BotoCoreError as error:
-        reason = f"can't read the cursor {name}: {error}"
-        _unavailable(logger, reason)
-        return {}, reason
+        missing = isinstance(error, ClientError) and _code(error) == "ParameterNotFound"
+        return {}, None if missing else reason
     except (KeyError, ValueError) as error:
         _ignored(logger, f"the cursor {name} is not JSON: {error}")
         return {}, None

@@ -13,6 +13,7 @@ another handler, a buffer, a record propagated to a handler that takes it), it f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -49,8 +50,7 @@ class SweepLogger(Logger):
             return
         handler = self.lean_handler()
         if handler is None:
-            for message, fields in entries:
-                self.info(message, extra=dict(fields), stacklevel=3)
+            self._one_by_one(entries)
             return
         formatter = handler.formatter
         assert isinstance(formatter, LambdaPowertoolsFormatter)
@@ -68,8 +68,7 @@ class SweepLogger(Logger):
             {key: 0 for key in first_fields},  # every field placed, in the order logged
         )
         if not self._reaches_only(handler, template):
-            for message, fields in entries:
-                self.info(message, extra=dict(fields), stacklevel=3)
+            self._one_by_one(entries)
             return
         envelope = json.loads(formatter.format(template))
         terminator = handler.terminator
@@ -93,6 +92,12 @@ class SweepLogger(Logger):
                 lines = []
         if lines:
             _write(handler, lines, terminator)
+
+    def _one_by_one(self, entries: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Each record through `Logger.info`, located at `info_batch`'s caller as the lean path
+        locates them."""
+        for message, fields in entries:
+            self.info(message, extra=dict(fields), stacklevel=4)
 
     def lean_handler(self) -> logging.StreamHandler[Any] | None:
         """The one stream handler the lean path writes to, or None where it can't be used."""
@@ -124,17 +129,6 @@ class SweepLogger(Logger):
 
 
 def _write(handler: logging.StreamHandler[Any], lines: list[str], terminator: str) -> None:
-    with handler.lock or _NO_LOCK:
+    with handler.lock or contextlib.nullcontext():
         handler.stream.write(terminator.join(lines) + terminator)
         handler.flush()
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()

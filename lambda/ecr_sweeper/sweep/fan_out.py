@@ -696,16 +696,17 @@ def summarize(
     # A held run swept nothing: its repositories are what the planning children found.
     folder = PLANS_FOLDER if summary.guard is not None and summary.guard.held else RESULTS_FOLDER
     multi = bool(run["multiTarget"])
-    for failure in run["failures"]:
-        summary.results.append(
-            RepositoryResult(
-                "*",
-                status=FAILED,
-                reason=failure["reason"],
-                error_code=failure["errorCode"],
-                target=failure["target"] if multi else None,
-            )
+    # What no sweeping child logged: failed targets and batches, and every plan of a held run.
+    unlogged = [
+        RepositoryResult(
+            "*",
+            status=FAILED,
+            reason=failure["reason"],
+            error_code=failure["errorCode"],
+            target=failure["target"] if multi else None,
         )
+        for failure in run["failures"]
+    ]
     reported: dict[int, dict[str, Any]] = {}
     for key in s3.keys(objects, bucket, prefix + folder):
         document = s3.read_json(objects, bucket, key)
@@ -714,7 +715,7 @@ def summarize(
     for number, batch in enumerate(run["batches"]):
         document = reported.get(number)
         if document is None:
-            summary.results.extend(
+            unlogged.extend(
                 RepositoryResult(
                     name,
                     status=FAILED,
@@ -725,13 +726,15 @@ def summarize(
                 for name in batch["repositories"]
             )
             continue
-        summary.results.extend(result_from_dict(r) for r in document["results"])
+        results = [result_from_dict(r) for r in document["results"]]
+        (unlogged if folder == PLANS_FOLDER else summary.results).extend(results)
         summary.throttled_calls += int(document["throttledCalls"])
         lowest.append(int(document["lowestConcurrency"]))
+    unlogged.sort(key=lambda r: (r.target or "", r.repository))
+    for result in unlogged:
+        log_repository_summary(logger, run_id, result, dry_run=summary.dry_run)
+    summary.results.extend(unlogged)
     summary.results.sort(key=lambda r: (r.target or "", r.repository))
-    for result in summary.results:
-        if result.error_code == BATCH_FAILED or result.repository == "*" or folder == PLANS_FOLDER:
-            log_repository_summary(logger, run_id, result, dry_run=summary.dry_run)
     summary.lowest_concurrency = min(lowest, default=0)
     summary.finished_at = finished_at
     return summary

@@ -160,10 +160,7 @@ def sweep_targets(
         summary = sweep.act(plan, decision)
         lowest.append(summary.lowest_concurrency)
         combined.throttled_calls += summary.throttled_calls
-        by_target[label] = summary.results
-    for label, results in by_target.items():
-        for result in results:
-            result.target = label
+        by_target[label] = summary.results  # each result names its target (`label`)
     if cursors and not (decision is not None and decision.held):
         cursors.save(next((t for t in ordered if _unfinished(by_target[t])), None))
     combined.cursor_failure = cursors.problem if cursors else None
