@@ -13,7 +13,7 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
 from ecr_sweeper.aws.clients import AwsTarget
-from ecr_sweeper.core.results import OUTCOME_FAILED, OUTCOME_HELD, RunSummary
+from ecr_sweeper.core.results import OUTCOME_FAILED, OUTCOME_HELD, PER_REPOSITORY, RunSummary
 from ecr_sweeper.core.settings import Settings
 from ecr_sweeper.sweep import targets
 from ecr_sweeper.sweep.budget import TimeBudget
@@ -254,9 +254,7 @@ def write_json(summary: RunSummary, stream: TextIO) -> None:
     (with every decision) as it is encoded, then the tail. Each piece goes through the C
     encoder (`json.dump` with `indent` always takes the pure-Python one: 39% of a 100,000-image
     sweep's CPU), and only one repository's decisions are held as dicts at a time."""
-    head = summary.to_dict()
-    del head[PER_REPOSITORY]
-    opening = json.dumps(head)
+    opening = json.dumps(summary.head())
     stream.write(f"{opening[:-1]}, {json.dumps(PER_REPOSITORY)}: [")
     separator = "\n"
     for result in summary.results:
@@ -264,10 +262,6 @@ def write_json(summary: RunSummary, stream: TextIO) -> None:
         stream.write(json.dumps(result.to_dict(include_decisions=True)))
         separator = ",\n"
     stream.write("\n]}\n" if summary.results else "]}\n")
-
-
-PER_REPOSITORY = "perRepository"
-"""The run summary's last key: the list written entry by entry."""
 
 
 def exit_code(summary: RunSummary) -> int:

@@ -24,6 +24,10 @@ OUTCOME_SUCCEEDED, OUTCOME_FAILED, OUTCOME_HELD = "succeeded", "failed", "held"
 counted for it (the fan-out's deleting child re-checks each repository; see core.guard)."""
 
 
+PER_REPOSITORY = "perRepository"
+"""The run summary's last key (`RunSummary.to_dict`): every repository's entry."""
+
+
 @dataclass(frozen=True)
 class DeleteFailure:
     """One entry of BatchDeleteImage's `failures`, or a whole batch that errored."""
@@ -203,10 +207,14 @@ class RunSummary:
     def to_dict(self, *, include_decisions: bool = False) -> dict[str, Any]:
         """The whole run, every repository's entry included (the CLI's `--output json`)."""
         return {
-            **self._totals(),
-            "repositoriesUnfinished": self.unfinished_repositories,
-            "perRepository": [r.to_dict(include_decisions=include_decisions) for r in self.results],
+            **self.head(),
+            PER_REPOSITORY: [r.to_dict(include_decisions=include_decisions) for r in self.results],
         }
+
+    def head(self) -> dict[str, Any]:
+        """`to_dict()` but its last key, PER_REPOSITORY (the CLI streams that list entry by
+        entry)."""
+        return {**self._totals(), "repositoriesUnfinished": self.unfinished_repositories}
 
     def to_record(self) -> dict[str, Any]:
         """The `run.summary` record and the function's result, of a bounded size at any number of
