@@ -165,23 +165,17 @@ def _mode(record: dict[str, Any]) -> str:
     return "dry run" if record.get("dryRun") else "live"
 
 
-def _unfinished(record: dict[str, Any]) -> list[str]:
-    """The unfinished repositories' names the record lists (at most the first 20), and "N more"
-    for those it only counts."""
+def _unfinished_text(record: dict[str, Any]) -> str:
+    """ "N: names" of the unfinished repositories: the names the record lists (at most the first
+    20), then "M more" for those it only counts."""
+    if record.get(ev.UNREADABLE):
+        return "?"
     value = record.get(REPOSITORIES_UNFINISHED) or []
     names = [str(name) for name in value] if isinstance(value, list) else []
     count = record.get(REPOSITORIES_UNFINISHED + "Count")
-    if isinstance(count, int) and count > len(names):
-        names.append(f"{count - len(names)} more")
-    return names
-
-
-def _unfinished_text(record: dict[str, Any]) -> str:
-    if record.get(ev.UNREADABLE):
-        return "?"
-    names = _unfinished(record)
-    count = record.get(REPOSITORIES_UNFINISHED + "Count")
-    total = count if isinstance(count, int) else len(names)
+    total = count if isinstance(count, int) and count > len(names) else len(names)
+    if total > len(names):
+        names.append(f"{total - len(names)} more")
     return f"{total}: {', '.join(names)}" if names else "none"
 
 
